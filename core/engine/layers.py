@@ -1,0 +1,133 @@
+"""The layer catalog: every layer of a model whose output is a feature map, with its shape.
+
+Shapes come from a forward pass on the ``meta`` device: no weights, no memory, no arithmetic.
+VGG layers carry the seed's Keras names (``block4_conv1``) with torchvision's module paths
+(``features.17``) as aliases; as in Keras, a VGG conv layer is seen after its ReLU.
+"""
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from core.engine.models import build_architecture
+from core.errors import UnknownLayer, list_valid
+
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+_KERAS_NAMED = ("vgg16", "vgg19")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    aliases: tuple[str, ...]
+    module_path: str  # the module that holds the layer's parameters
+    output_path: str  # the module whose output is visualized (VGG: the conv's ReLU)
+    type: str
+    output_shape: tuple[int, int, int]  # (C, H, W) at the catalog's input size; H or W 0: too small
+    params: int
+    filters: int
+
+    @property
+    def is_conv(self) -> bool:
+        return self.type == "Conv2d"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _trace_shapes(network: nn.Module, size: tuple[int, int]) -> dict[str, tuple[int, int, int]]:
+    """(C, H, W) of every module's 4-D output, in the order the outputs appear."""
+    shapes: dict[str, tuple[int, int, int]] = {}
+
+    def record(path: str):
+        def hook(_module: nn.Module, _inputs: tuple, output: object) -> None:
+            if isinstance(output, torch.Tensor) and output.dim() == 4 and path not in shapes:
+                shapes[path] = tuple(output.shape[1:])
+
+        return hook
+
+    handles = [m.register_forward_hook(record(p)) for p, m in network.named_modules() if p]
+    try:
+        network(torch.zeros(1, 3, *size, device="meta"))
+    except RuntimeError:
+        pass  # the input is too small for the deeper layers; those keep no shape
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
+
+
+def _param_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _is_visualizable(module: nn.Module) -> bool:
+    return isinstance(module, (nn.Conv2d, *_POOLS)) or any(True for _ in module.children())
+
+
+def _channels(module: nn.Module, shape: tuple[int, int, int] | None) -> int:
+    if shape is not None:
+        return shape[0]
+    return module.out_channels if isinstance(module, nn.Conv2d) else 0
+
+
+def _keras_vgg_layers(network: nn.Module, shapes: dict, reference: dict) -> list[LayerInfo]:
+    layers, block, conv = [], 1, 0
+    for index, module in enumerate(network.features):
+        path = f"features.{index}"
+        if isinstance(module, nn.Conv2d):
+            conv += 1
+            name, output_path = f"block{block}_conv{conv}", f"features.{index + 1}"
+        elif isinstance(module, nn.MaxPool2d):
+            name, output_path = f"block{block}_pool", path
+        else:
+            continue
+        shape = shapes.get(output_path, (reference[output_path][0], 0, 0))
+        layers.append(
+            LayerInfo(name, (path,), path, output_path, type(module).__name__, shape, _param_count(module), shape[0])
+        )
+        if isinstance(module, nn.MaxPool2d):
+            block, conv = block + 1, 0
+    return layers
+
+
+def _generic_layers(network: nn.Module, shapes: dict, reference: dict) -> list[LayerInfo]:
+    modules = dict(network.named_modules())
+    layers = []
+    for path in reference:  # execution order, from a size at which every layer has a shape
+        module = modules[path]
+        if not _is_visualizable(module):
+            continue
+        shape = shapes.get(path, (reference[path][0], 0, 0))
+        layers.append(
+            LayerInfo(path, (), path, path, type(module).__name__, shape, _param_count(module), _channels(module, shape))
+        )
+    return layers
+
+
+@lru_cache(maxsize=64)
+def _catalog(model: str, size: tuple[int, int]) -> tuple[LayerInfo, ...]:
+    with torch.device("meta"):
+        network = build_architecture(model).eval()
+    shapes = _trace_shapes(network, size)
+    reference = shapes if size == (224, 224) else _trace_shapes(network, (224, 224))
+    build = _keras_vgg_layers if model in _KERAS_NAMED else _generic_layers
+    return tuple(build(network, shapes, reference))
+
+
+def list_layers(model: str, size: int | tuple[int, int] = 224) -> list[LayerInfo]:
+    """Every visualizable layer of ``model`` in forward order, with output shapes at ``size``."""
+    if isinstance(size, int):
+        size = (size, size)
+    return list(_catalog(model, tuple(size)))
+
+
+def resolve_layer(model: str, layer: str, size: int | tuple[int, int] = 224) -> LayerInfo:
+    """The catalog entry named ``layer`` (by name or alias), or UnknownLayer listing valid names."""
+    layers = list_layers(model, size)
+    for info in layers:
+        if layer == info.name or layer in info.aliases:
+            return info
+    raise UnknownLayer(f"model {model} has no layer {layer!r}; valid layers: {list_valid([i.name for i in layers])}")

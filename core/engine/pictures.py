@@ -1,0 +1,61 @@
+"""Pixels in and out of the engine: start images, the seed's display transform, PNG and grid encoding."""
+
+import io
+import math
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+GRID_MARGIN = 4
+GRID_LABEL_HEIGHT = 12
+GRID_BACKGROUND = (24, 24, 24)
+GRID_LABEL_COLOR = (230, 230, 230)
+
+
+def image_to_pixels(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """An RGB PIL image resized to ``size`` = (H, W) -> (3, H, W) float32 pixels in 0..255."""
+    height, width = size
+    resized = image.convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
+    data = torch.frombuffer(bytearray(resized.tobytes()), dtype=torch.uint8)
+    return data.view(height, width, 3).permute(2, 0, 1).float()
+
+
+def display_transform(pixels: torch.Tensor) -> torch.Tensor:
+    """The seed's (Chollet's) deprocess, per row: center, scale to std 0.1, +0.5, clip, x255, truncate.
+
+    (B, 3, H, W) float -> (B, H, W, 3) uint8.
+    """
+    x = pixels.detach().float()
+    x = x - x.mean(dim=(1, 2, 3), keepdim=True)
+    x = x / (x.std(dim=(1, 2, 3), keepdim=True, unbiased=False) + 1e-5)
+    x = (x * 0.1 + 0.5).clamp(0, 1) * 255
+    return x.to(torch.uint8).permute(0, 2, 3, 1).cpu()
+
+
+def encode_png(image: torch.Tensor) -> bytes:
+    """(H, W, 3) uint8 -> PNG bytes; the same pixels always give the same bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image.contiguous().numpy(), "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode_grid(images: torch.Tensor, labels: list[str]) -> bytes:
+    """A contact sheet: tiles in the given order, row by row, each with its label underneath.
+
+    (N, H, W, 3) uint8 -> PNG bytes of a near-square grid.
+    """
+    count, height, width, _ = images.shape
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    cell_w, cell_h = width + GRID_MARGIN, height + GRID_LABEL_HEIGHT + GRID_MARGIN
+    sheet = Image.new("RGB", (columns * cell_w + GRID_MARGIN, rows * cell_h + GRID_MARGIN), GRID_BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for index, (image, label) in enumerate(zip(images, labels)):
+        left = GRID_MARGIN + (index % columns) * cell_w
+        top = GRID_MARGIN + (index // columns) * cell_h
+        sheet.paste(Image.fromarray(image.contiguous().numpy(), "RGB"), (left, top))
+        draw.text((left, top + height + 1), label, fill=GRID_LABEL_COLOR, font=font)
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    return buffer.getvalue()
