@@ -1,0 +1,35 @@
+# filterviz — `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test bench layers clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "filterviz needs Python 3.11+")'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install filterviz with its test tools
+
+run: $(STAMP) ## start Redis (embedded unless REDIS_URL is set), the API on :8000 and a worker
+	$(BIN)/filterviz serve
+
+test: $(STAMP) ## run the whole test suite (starts its own Redis and worker processes)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP) ## engine throughput vs a naive seed port and the conv roofline
+	$(BIN)/python -m bench.engine
+
+layers: $(STAMP) ## print VGG16's layer table (the seed's)
+	$(BIN)/filterviz layers vgg16
+
+clean: ## remove the venv, caches and local results
+	rm -rf $(VENV) var .pytest_cache *.egg-info

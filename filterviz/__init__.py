@@ -1,0 +1,1 @@
+"""The ``filterviz`` command line: render and inspect from a terminal, or start the service."""

@@ -1,0 +1,3 @@
+from filterviz.cli import main
+
+raise SystemExit(main())

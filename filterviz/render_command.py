@@ -1,0 +1,155 @@
+"""``filterviz render`` and ``filterviz layers``: the engine from a terminal."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from core.errors import FilterVizError
+from core.images import image_id_for, open_image
+from core.settings import Settings
+from core.spec import FILTER_SPEC_HELP, RenderSpec
+
+ALL_CONV = "all-conv"
+
+
+def add_engine_commands(subparsers: argparse._SubParsersAction) -> None:
+    layers = subparsers.add_parser("layers", help="list a model's visualizable layers (the seed's table)")
+    layers.add_argument("model", help="model name, e.g. vgg16")
+    layers.add_argument("--size", type=int, default=128, help="input side in pixels for the output shapes (128)")
+    layers.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    layers.set_defaults(func=run_layers)
+
+    render = subparsers.add_parser("render", help="render filter visualizations to PNG files")
+    render.add_argument("--model", default="vgg16")
+    render.add_argument("--layer", required=True, help=f"layer name or module path, or {ALL_CONV!r} for every conv layer")
+    render.add_argument("--filters", required=True, help=FILTER_SPEC_HELP)
+    render.add_argument("--method", default="classic", help="optimization method (classic)")
+    render.add_argument("--steps", type=int, default=20)
+    render.add_argument("--step-size", type=float, default=1.0)
+    render.add_argument("--size", type=_size, default=(128, 128), help="side in pixels, or HxW (128)")
+    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--noise-mean", type=float, default=127.0)
+    render.add_argument("--noise-std", type=float, default=10.0)
+    render.add_argument("--init-image", type=Path, help="start from this PNG or JPEG instead of noise")
+    render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    render.add_argument("--out", type=Path, required=True, help="directory for the PNGs and result.json")
+    render.set_defaults(func=run_render)
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: use N or HxW, e.g. 128 or 96x128") from None
+    if len(numbers) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: use N or HxW")
+    return (numbers[0], numbers[-1])
+
+
+def fail(message: str) -> int:
+    print(f"filterviz: error: {message}", file=sys.stderr)
+    return 2
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in error.errors())
+
+
+def run_layers(args: argparse.Namespace) -> int:
+    from core.engine import list_layers
+
+    try:
+        layers = list_layers(args.model, args.size)
+    except FilterVizError as error:
+        return fail(str(error))
+    if args.json:
+        print(json.dumps([layer.to_dict() for layer in layers], indent=2))
+        return 0
+    rows = [("Layer (type)", "Alias", "Output shape (C, H, W)", "Param #", "Filters")]
+    for layer in layers:
+        shape = "(" + ", ".join(map(str, layer.output_shape)) + ")"
+        alias = ",".join(layer.aliases)
+        rows.append((f"{layer.name} ({layer.type})", alias, shape, f"{layer.params:,}", str(layer.filters)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if index == 0:
+            print("=" * (sum(widths) + 2 * (len(widths) - 1)))
+    print(f"Total params (conv layers): {sum(layer.params for layer in layers if layer.is_conv):,}")
+    return 0
+
+
+def _specs(args: argparse.Namespace, init: dict) -> list[RenderSpec]:
+    from core.engine import list_layers
+
+    layers = [args.layer]
+    if args.layer == ALL_CONV:
+        layers = [layer.name for layer in list_layers(args.model, args.size) if layer.is_conv]
+    common = {
+        "model": args.model,
+        "filters": args.filters,
+        "method": args.method,
+        "steps": args.steps,
+        "step_size": args.step_size,
+        "size": args.size,
+        "seed": args.seed,
+        "init": init,
+    }
+    return [RenderSpec(layer=layer, **common) for layer in layers]
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from core.engine import render
+
+    settings = Settings()
+    init_image = None
+    init = {"type": "noise", "mean": args.noise_mean, "std": args.noise_std}
+    try:
+        if args.init_image is not None:
+            data = args.init_image.read_bytes()
+            init_image = open_image(data, settings.max_image_pixels)
+            init = {"type": "image", "image_id": image_id_for(data)}
+        specs = _specs(args, init)
+        for spec in specs:
+            out = args.out / spec.layer if args.layer == ALL_CONV else args.out
+            with tqdm(total=spec.steps, desc=spec.layer, unit="step", disable=None, leave=False) as bar:
+                def advance(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                result = render(spec, init_image=init_image, weights_dir=settings.weights_dir,
+                                device=args.device, memory_budget_mb=settings.memory_budget_mb, on_step=advance)
+            _write_outputs(out, spec, result)
+            print(f"{spec.model} {result.layer.name}: {len(result.filters)} filters in "
+                  f"{result.seconds['optimize']:.1f}s on {result.device} -> {out}")
+    except OSError as error:
+        return fail(f"cannot read {args.init_image}: {error.strerror}")
+    except ValidationError as error:
+        return fail(describe_validation_error(error))
+    except FilterVizError as error:
+        return fail(str(error))
+    return 0
+
+
+def _write_outputs(out: Path, spec: RenderSpec, result) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for item in result.filters:
+        (out / f"filter_{item.filter:04d}.png").write_bytes(item.png)
+    (out / "grid.png").write_bytes(result.grid_png)
+    summary = {
+        "request": spec.model_dump(mode="json"),
+        "layer": result.layer.to_dict(),
+        "device": result.device,
+        "seconds": result.seconds,
+        "filters": [
+            {"filter": f.filter, "file": f"filter_{f.filter:04d}.png",
+             "activation": f.activation, "start_activation": f.start_activation}
+            for f in result.filters
+        ],
+    }
+    (out / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
