@@ -76,7 +76,8 @@ def main() -> None:
     model = load_model("vgg16")
     conv_base = torch.nn.Sequential(model[0], model[1].features)  # the seed's include_top=False
     layer = next(info for info in list_layers("vgg16", args.size) if info.name == args.layer)
-    output_module = model[1].get_submodule(layer.output_path)
+    index = int(layer.module_path.split(".")[1])
+    output_module = model[1].features[index + 1 if layer.relu else index]  # the ReLU after a conv
     starts = start_pixels(spec, None)
     started = time.perf_counter()
     for row in range(args.naive_filters):

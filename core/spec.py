@@ -7,11 +7,23 @@ means the same thing wherever it enters.
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 FILTER_SPEC_HELP = "a list of filter numbers, or a string such as '3', '0-19', '0,5,9' or '0-3,8'"
 _FILTER_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 _MAX_FILTER_INDEX = 1 << 20  # far above any real channel count; keeps "0-99999999" from allocating
+
+# Steps and step size when a request leaves them out. classic: the seed's. robust: Adam's learning
+# rate and the step count that bench/quality.py found to match a 512-step Lucid render.
+METHOD_DEFAULTS = {"classic": {"steps": 20, "step_size": 1.0}, "robust": {"steps": 128, "step_size": 0.1}}
+MAX_DIVERSITY = 8
+
+
+def _field_error(field: str, message: str, value: object) -> ValidationError:
+    """A validation error that names its field, raised from a whole-model check."""
+    detail = InitErrorDetails(type=PydanticCustomError("value_error", message), loc=(field,), input=value)
+    return ValidationError.from_exception_data("RenderSpec", [detail])
 
 
 def parse_filters(text: str) -> list[int]:
@@ -46,6 +58,10 @@ class ImageInit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["image"]
     image_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="id returned by POST /v1/images")
+    strength: float = Field(
+        default=1.0, gt=0, le=1, allow_inf_nan=False,
+        description="how far the picture may move from the photo: scales the step size",
+    )
 
 
 Init = Annotated[NoiseInit | ImageInit, Field(discriminator="type")]
@@ -57,14 +73,36 @@ class RenderSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(default="vgg16", description="model name, see GET /v1/models")
-    layer: str = Field(min_length=1, max_length=100, description="layer name or module path, e.g. 'block4_conv1'")
-    filters: list[int] = Field(min_length=1, description=FILTER_SPEC_HELP)
-    method: Literal["classic"] = "classic"
-    steps: int = Field(default=20, ge=1)
-    step_size: float = Field(default=1.0, gt=0, le=1e4, allow_inf_nan=False)
+    layer: str | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="layer name or module path, e.g. 'block4_conv1'; not used by objective 'class'",
+    )
+    filters: list[int] | None = Field(
+        default=None, min_length=1,
+        description=f"{FILTER_SPEC_HELP}; class numbers for objective 'class'; left out for objective 'layer'",
+    )
+    method: Literal["classic", "robust"] = Field(
+        default="classic",
+        description="classic: the seed's pixel gradient ascent; robust: Fourier parameterization, "
+        "decorrelated color, transformation robustness and Adam (Distill/Lucid)",
+    )
+    objective: Literal["channel", "neuron", "layer", "class"] = Field(
+        default="channel",
+        description="channel: a filter's mean activation; neuron: the filter at the center position; "
+        "layer: the whole layer (DeepDream, best with a start image); class: a class logit of the full model",
+    )
+    diversity: int = Field(default=1, ge=1, le=MAX_DIVERSITY, description="different pictures per filter")
+    steps: int | None = Field(default=None, ge=1, description="classic: 20; robust: 128")
+    step_size: float | None = Field(
+        default=None, gt=0, le=1e4, allow_inf_nan=False,
+        description="classic: pixels per step on RMS-normalized gradients (1.0); robust: Adam's learning rate (0.1)",
+    )
     size: tuple[int, int] = Field(default=(128, 128), description="image side in pixels, or [height, width]")
     seed: int = Field(default=0, ge=0, lt=2**63)
     init: Init = Field(default_factory=NoiseInit)
+    snapshots: int = Field(
+        default=0, ge=0, description="keep a frame every N steps and make an animated WebP per filter; 0: none"
+    )
 
     @field_validator("filters", mode="before")
     @classmethod
@@ -77,10 +115,10 @@ class RenderSpec(BaseModel):
 
     @field_validator("filters")
     @classmethod
-    def _normalize_filters(cls, value: list[int]) -> list[int]:
-        if any(f < 0 for f in value):
+    def _normalize_filters(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(f < 0 for f in value):
             raise ValueError("filter numbers must be >= 0")
-        return sorted(set(value))
+        return None if value is None else sorted(set(value))
 
     @field_validator("size", mode="before")
     @classmethod
@@ -95,3 +133,23 @@ class RenderSpec(BaseModel):
         if min(value) < 1:
             raise ValueError("size must be positive")
         return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> "RenderSpec":
+        """Fill in what the objective and method imply, and refuse combinations that mean nothing."""
+        if self.objective == "class":
+            if self.layer not in (None, "logits"):
+                raise _field_error("layer", "objective 'class' uses the model's output: leave out layer", self.layer)
+            self.layer = "logits"
+        elif self.layer is None:
+            raise _field_error("layer", f"layer is required for objective {self.objective!r}", None)
+        if self.objective == "layer":
+            if self.filters not in (None, [0]):
+                raise _field_error("filters", "objective 'layer' amplifies the whole layer: leave out filters", self.filters)
+            self.filters = [0]
+        elif self.filters is None:
+            raise _field_error("filters", f"filters is required for objective {self.objective!r}: {FILTER_SPEC_HELP}", None)
+        defaults = METHOD_DEFAULTS[self.method]
+        self.steps = defaults["steps"] if self.steps is None else self.steps
+        self.step_size = defaults["step_size"] if self.step_size is None else self.step_size
+        return self

@@ -1,9 +1,15 @@
-"""``filterviz render`` and ``filterviz layers``: the engine from a terminal."""
+"""``filterviz render`` and ``filterviz layers``: the engine from a terminal.
+
+The engine (torch) is imported inside the commands, so ``filterviz api`` starts without it.
+"""
+
+from __future__ import annotations
 
 import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from tqdm import tqdm
@@ -11,7 +17,12 @@ from tqdm import tqdm
 from core.errors import FilterVizError
 from core.images import image_id_for, open_image
 from core.settings import Settings
-from core.spec import FILTER_SPEC_HELP, RenderSpec
+from core.spec import FILTER_SPEC_HELP, METHOD_DEFAULTS, RenderSpec
+
+if TYPE_CHECKING:
+    from core.engine import FilterRender, RenderResult
+
+_DEFAULTS = ", ".join(f"{m}: {d['steps']} steps of {d['step_size']}" for m, d in METHOD_DEFAULTS.items())
 
 ALL_CONV = "all-conv"
 
@@ -25,16 +36,21 @@ def add_engine_commands(subparsers: argparse._SubParsersAction) -> None:
 
     render = subparsers.add_parser("render", help="render filter visualizations to PNG files")
     render.add_argument("--model", default="vgg16")
-    render.add_argument("--layer", required=True, help=f"layer name or module path, or {ALL_CONV!r} for every conv layer")
-    render.add_argument("--filters", required=True, help=FILTER_SPEC_HELP)
-    render.add_argument("--method", default="classic", help="optimization method (classic)")
-    render.add_argument("--steps", type=int, default=20)
-    render.add_argument("--step-size", type=float, default=1.0)
+    render.add_argument("--layer", help=f"layer name or module path, or {ALL_CONV!r} for every conv layer")
+    render.add_argument("--filters", help=f"{FILTER_SPEC_HELP} (class numbers for --objective class)")
+    render.add_argument("--method", choices=("classic", "robust"), default="classic",
+                        help="classic: the seed's pixel ascent; robust: Fourier + transforms + Adam (Lucid)")
+    render.add_argument("--objective", choices=("channel", "neuron", "layer", "class"), default="channel")
+    render.add_argument("--diversity", type=int, default=1, help="different pictures per filter (1)")
+    render.add_argument("--steps", type=int, help=f"default per method ({_DEFAULTS})")
+    render.add_argument("--step-size", type=float, help="classic: pixels per step; robust: Adam's learning rate")
+    render.add_argument("--snapshots", type=int, default=0, help="a frame every N steps, as an animated WebP")
     render.add_argument("--size", type=_size, default=(128, 128), help="side in pixels, or HxW (128)")
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--noise-mean", type=float, default=127.0)
     render.add_argument("--noise-std", type=float, default=10.0)
     render.add_argument("--init-image", type=Path, help="start from this PNG or JPEG instead of noise")
+    render.add_argument("--strength", type=float, default=1.0, help="with --init-image: how far to move (0-1]")
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     render.add_argument("--out", type=Path, required=True, help="directory for the PNGs and result.json")
     render.set_defaults(func=run_render)
@@ -94,11 +110,14 @@ def _specs(args: argparse.Namespace, init: dict) -> list[RenderSpec]:
         "model": args.model,
         "filters": args.filters,
         "method": args.method,
+        "objective": args.objective,
+        "diversity": args.diversity,
         "steps": args.steps,
         "step_size": args.step_size,
         "size": args.size,
         "seed": args.seed,
         "init": init,
+        "snapshots": args.snapshots,
     }
     return [RenderSpec(layer=layer, **common) for layer in layers]
 
@@ -113,10 +132,10 @@ def run_render(args: argparse.Namespace) -> int:
         if args.init_image is not None:
             data = args.init_image.read_bytes()
             init_image = open_image(data, settings.max_image_pixels)
-            init = {"type": "image", "image_id": image_id_for(data)}
+            init = {"type": "image", "image_id": image_id_for(data), "strength": args.strength}
         specs = _specs(args, init)
         for spec in specs:
-            out = args.out / spec.layer if args.layer == ALL_CONV else args.out
+            out = args.out / (spec.layer or "") if args.layer == ALL_CONV else args.out
             with tqdm(total=spec.steps, desc=spec.layer, unit="step", disable=None, leave=False) as bar:
                 def advance(done: int, total: int) -> None:
                     bar.total = total
@@ -136,10 +155,17 @@ def run_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_outputs(out: Path, spec: RenderSpec, result) -> None:
+def picture_name(item: FilterRender, suffix: str = ".png") -> str:
+    """filter_0005.png; filter_0005_v1.png for the second of several diverse pictures."""
+    return f"filter_{item.filter:04d}" + (f"_v{item.variant}" if item.variant else "") + suffix
+
+
+def _write_outputs(out: Path, spec: RenderSpec, result: RenderResult) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for item in result.filters:
-        (out / f"filter_{item.filter:04d}.png").write_bytes(item.png)
+        (out / picture_name(item)).write_bytes(item.png)
+        if item.animation is not None:
+            (out / picture_name(item, ".webp")).write_bytes(item.animation)
     (out / "grid.png").write_bytes(result.grid_png)
     summary = {
         "request": spec.model_dump(mode="json"),
@@ -147,8 +173,8 @@ def _write_outputs(out: Path, spec: RenderSpec, result) -> None:
         "device": result.device,
         "seconds": result.seconds,
         "filters": [
-            {"filter": f.filter, "file": f"filter_{f.filter:04d}.png",
-             "activation": f.activation, "start_activation": f.start_activation}
+            {"filter": f.filter, "variant": f.variant, "file": picture_name(f), "activation": f.activation,
+             "start_activation": f.start_activation, "dead": f.dead}
             for f in result.filters
         ],
     }

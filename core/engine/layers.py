@@ -2,7 +2,8 @@
 
 Shapes come from a forward pass on the ``meta`` device: no weights, no memory, no arithmetic.
 VGG layers carry the seed's Keras names (``block4_conv1``) with torchvision's module paths
-(``features.17``) as aliases; as in Keras, a VGG conv layer is seen after its ReLU.
+(``features.17``) as aliases; as in Keras, a VGG conv layer is seen after its ReLU. Objective
+``class`` looks at the model's output, the ``logits`` pseudo-layer, which no listing shows.
 """
 
 from dataclasses import asdict, dataclass
@@ -11,19 +12,20 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from core.engine.models import build_architecture
+from core.engine.models import build_architecture, model_info
 from core.errors import UnknownLayer, list_valid
 
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 _KERAS_NAMED = ("vgg16", "vgg19")
+LOGITS = "logits"
 
 
 @dataclass(frozen=True)
 class LayerInfo:
     name: str
     aliases: tuple[str, ...]
-    module_path: str  # the module that holds the layer's parameters
-    output_path: str  # the module whose output is visualized (VGG: the conv's ReLU)
+    module_path: str  # the module whose output is visualized ("" for the whole network)
+    relu: bool  # the output is seen after a ReLU (VGG convs, as in Keras); the engine applies it
     type: str
     output_shape: tuple[int, int, int]  # (C, H, W) at the catalog's input size; H or W 0: too small
     params: int
@@ -79,15 +81,14 @@ def _keras_vgg_layers(network: nn.Module, shapes: dict, reference: dict) -> list
         path = f"features.{index}"
         if isinstance(module, nn.Conv2d):
             conv += 1
-            name, output_path = f"block{block}_conv{conv}", f"features.{index + 1}"
+            name = f"block{block}_conv{conv}"
         elif isinstance(module, nn.MaxPool2d):
-            name, output_path = f"block{block}_pool", path
+            name = f"block{block}_pool"
         else:
             continue
-        shape = shapes.get(output_path, (reference[output_path][0], 0, 0))
-        layers.append(
-            LayerInfo(name, (path,), path, output_path, type(module).__name__, shape, _param_count(module), shape[0])
-        )
+        shape = shapes.get(path, (reference[path][0], 0, 0))
+        relu = isinstance(module, nn.Conv2d)
+        layers.append(LayerInfo(name, (path,), path, relu, type(module).__name__, shape, _param_count(module), shape[0]))
         if isinstance(module, nn.MaxPool2d):
             block, conv = block + 1, 0
     return layers
@@ -102,7 +103,7 @@ def _generic_layers(network: nn.Module, shapes: dict, reference: dict) -> list[L
             continue
         shape = shapes.get(path, (reference[path][0], 0, 0))
         layers.append(
-            LayerInfo(path, (), path, path, type(module).__name__, shape, _param_count(module), _channels(module, shape))
+            LayerInfo(path, (), path, False, type(module).__name__, shape, _param_count(module), _channels(module, shape))
         )
     return layers
 
@@ -124,8 +125,16 @@ def list_layers(model: str, size: int | tuple[int, int] = 224) -> list[LayerInfo
     return list(_catalog(model, tuple(size)))
 
 
+def logits_layer(model: str) -> LayerInfo:
+    """The model's output, for objective ``class``: one "filter" per class."""
+    classes = model_info(model).num_classes
+    return LayerInfo(LOGITS, (), "", False, "Linear", (classes, 1, 1), 0, classes)
+
+
 def resolve_layer(model: str, layer: str, size: int | tuple[int, int] = 224) -> LayerInfo:
     """The catalog entry named ``layer`` (by name or alias), or UnknownLayer listing valid names."""
+    if layer == LOGITS:
+        return logits_layer(model)
     layers = list_layers(model, size)
     for info in layers:
         if layer == info.name or layer in info.aliases:

@@ -28,6 +28,7 @@ class ModelInfo:
     weights_file: str
     mean: tuple[float, float, float]  # in 0..255 pixel units
     std: tuple[float, float, float]
+    num_classes: int = 1000
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -32,10 +32,25 @@ def display_transform(pixels: torch.Tensor) -> torch.Tensor:
     return x.to(torch.uint8).permute(0, 2, 3, 1).cpu()
 
 
+def quantize(pixels: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) float pixels in 0..255 -> (B, H, W, 3) uint8, rounded: what a PNG of them holds."""
+    return pixels.detach().float().round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
+
+
 def encode_png(image: torch.Tensor) -> bytes:
     """(H, W, 3) uint8 -> PNG bytes; the same pixels always give the same bytes."""
     buffer = io.BytesIO()
     Image.fromarray(image.contiguous().numpy(), "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode_animation(frames: list[torch.Tensor], frame_ms: int = 120) -> bytes:
+    """(H, W, 3) uint8 frames -> an animated, lossless WebP that loops, holding the last frame."""
+    images = [Image.fromarray(frame.contiguous().numpy(), "RGB") for frame in frames]
+    durations = [frame_ms] * (len(images) - 1) + [frame_ms * 8]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="WEBP", save_all=True, append_images=images[1:], duration=durations,
+                   loop=0, lossless=True)
     return buffer.getvalue()
 
 

@@ -9,15 +9,15 @@ class _ReachedLayer(Exception):
 
 
 class LayerProbe:
-    """``probe(pixels)`` -> the output of the module at ``output_path``, computing nothing after it.
+    """``probe(pixels)`` -> the output of the module at ``module_path``, computing nothing after it.
 
-    The network is the ``Sequential(normalize, network)`` from ``load_model``; ``output_path`` is a
-    module path inside ``network`` (as in the layer catalog).
+    The network is the ``Sequential(normalize, network)`` from ``load_model``; ``module_path`` is a
+    module path inside ``network`` (as in the layer catalog; "" for the network's own output).
     """
 
-    def __init__(self, model: nn.Sequential, output_path: str) -> None:
+    def __init__(self, model: nn.Sequential, module_path: str) -> None:
         self._model = model
-        self._target = model[1].get_submodule(output_path)
+        self._target = model[1].get_submodule(module_path)
         self._output: torch.Tensor | None = None
 
     def _capture(self, _module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:

@@ -36,7 +36,7 @@ def test_vgg16_catalog_is_the_seed_table():
 def test_vgg16_layers_answer_to_torchvision_paths_and_are_seen_after_their_relu():
     layer = resolve_layer("vgg16", "features.17", 128)
     assert layer.name == "block4_conv1"
-    assert layer.output_path == "features.18"  # the ReLU: Keras' Conv2D includes its activation
+    assert layer.module_path == "features.17" and layer.relu  # Keras' Conv2D includes its ReLU
     assert resolve_layer("vgg16", "block1_pool").module_path == "features.4"
 
 

@@ -26,7 +26,7 @@ def test_layers_as_json(capsys):
     layers = json.loads(capsys.readouterr().out)
     assert len(layers) == 18
     assert layers[0] == {"name": "block1_conv1", "aliases": ["features.0"], "module_path": "features.0",
-                         "output_path": "features.1", "type": "Conv2d", "output_shape": [64, 224, 224],
+                         "relu": True, "type": "Conv2d", "output_shape": [64, 224, 224],
                          "params": 1792, "filters": 64}
 
 

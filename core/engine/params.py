@@ -1,0 +1,66 @@
+"""Image parameterizations: what the optimizer actually changes.
+
+``PixelImage`` is the seed's: the pixels themselves. ``FourierImage`` is the Distill/Lucid one:
+a spectrum scaled by 1/f (so low frequencies move first and noise stays out) in a decorrelated
+color space, squashed into 0..255 by a sigmoid. Both map to (B, 3, H, W) pixels in 0..255.
+"""
+
+import torch
+from torch import nn
+
+# Square root of ImageNet's color covariance (Lucid's ``color_correlation_svd_sqrt``), its
+# columns scaled so the largest has unit norm: decorrelated channels -> RGB.
+_COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
+COLOR_MIX = _COLOR_SQRT / _COLOR_SQRT.norm(dim=0).max()
+_SPECTRUM_GAIN = 4.0  # brings the inverse FFT's output to roughly unit scale before the sigmoid
+_EPS = 1e-3  # keeps start pixels off the sigmoid's flat ends when encoding a photo
+
+
+class PixelImage(nn.Module):
+    def __init__(self, pixels: torch.Tensor) -> None:  # (B, 3, H, W) in 0..255
+        super().__init__()
+        self.pixels = nn.Parameter(pixels.clone())
+
+    def forward(self) -> torch.Tensor:
+        return self.pixels
+
+
+def _frequency_scale(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """(H, W//2+1) factor 1/f, with f clipped below at 1/max(H, W) so the DC term stays finite."""
+    fy = torch.fft.fftfreq(height, device=device)[:, None]
+    fx = torch.fft.rfftfreq(width, device=device)[None, :]
+    frequency = torch.sqrt(fx * fx + fy * fy)
+    return 1.0 / frequency.clamp(min=1.0 / max(height, width))
+
+
+class FourierImage(nn.Module):
+    """A batch of images as decorrelated-color 1/f-scaled spectra."""
+
+    def __init__(self, spectrum: torch.Tensor, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.size = size
+        self.spectrum = nn.Parameter(spectrum)  # (B, 3, H, W//2+1, 2) real and imaginary parts
+        self.register_buffer("scale", _frequency_scale(*size, spectrum.device)[None, None, :, :, None])
+        self.register_buffer("mix", COLOR_MIX.to(spectrum.device))
+
+    @classmethod
+    def from_noise(cls, generators: list[torch.Generator], size: tuple[int, int], std: float = 0.01) -> "FourierImage":
+        """Lucid's start: a small random spectrum, one generator per row."""
+        shape = (3, size[0], size[1] // 2 + 1, 2)
+        return cls(torch.stack([torch.randn(shape, generator=g) * std for g in generators]), size)
+
+    @classmethod
+    def from_pixels(cls, pixels: torch.Tensor) -> "FourierImage":
+        """The exact parameters whose forward() gives back ``pixels`` (B, 3, H, W) in 0..255."""
+        size = tuple(pixels.shape[-2:])
+        unit = (pixels / 255).clamp(_EPS, 1 - _EPS)
+        decorrelated = torch.logit(unit).permute(0, 2, 3, 1) @ torch.linalg.inv(COLOR_MIX.T)
+        signal = decorrelated.permute(0, 3, 1, 2) * _SPECTRUM_GAIN
+        spectrum = torch.view_as_real(torch.fft.rfft2(signal, norm="ortho"))
+        return cls(spectrum / _frequency_scale(*size, pixels.device)[None, None, :, :, None], size)
+
+    def forward(self) -> torch.Tensor:  # -> (B, 3, H, W) pixels in 0..255
+        spectrum = torch.view_as_complex((self.spectrum * self.scale).contiguous())
+        signal = torch.fft.irfft2(spectrum, s=self.size, norm="ortho") / _SPECTRUM_GAIN  # (B, 3, H, W)
+        rgb = signal.permute(0, 2, 3, 1) @ self.mix.T  # (B, H, W, 3)
+        return torch.sigmoid(rgb.permute(0, 3, 1, 2)) * 255
