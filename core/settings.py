@@ -44,3 +44,6 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=2.0, gt=0, description="How often a running job proves its worker alive.")
     stale_after_seconds: float = Field(default=30.0, gt=0, description="A running job silent this long is requeued.")
     max_attempts: int = Field(default=3, ge=1, description="Deliveries of one job before it is failed.")
+    describe_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long the API waits for a worker to list a model's layers at a new size."
+    )

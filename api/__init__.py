@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI). Never imports torch or core.engine: what it knows of models, workers publish."""

@@ -1,0 +1,116 @@
+"""RFC 9457 problem details: every error the API answers is ``application/problem+json``."""
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
+from pydantic import BaseModel, Field
+from redis import RedisError
+from starlette.exceptions import HTTPException
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="where the error is, e.g. ['body', 'layer']", examples=[["body", "layer"]])
+    msg: str = Field(description="what is wrong and what is allowed")
+    type: str = Field(examples=["unknown_layer"])
+
+
+class ProblemDetail(BaseModel):
+    type: str = Field(default="about:blank", description="a URI reference naming the kind of problem")
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = Field(default=None, description="for 422: every field at fault")
+
+
+class Problem(Exception):
+    """Raise anywhere in a route to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        type: str = "about:blank",
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.body = ProblemDetail(type=type, title=title, status=status, detail=detail, errors=errors)
+        self.headers = headers
+
+    def response(self) -> JSONResponse:
+        content = self.body.model_dump(exclude_none=True)
+        return JSONResponse(content, status_code=self.body.status, headers=self.headers, media_type=PROBLEM_JSON)
+
+
+def invalid(errors: list[FieldError]) -> Problem:
+    detail = "; ".join(f"{'.'.join(str(part) for part in error.loc)}: {error.msg}" for error in errors)
+    return Problem(422, "Invalid request", detail, type="/problems/invalid-request", errors=errors)
+
+
+def not_found(detail: str) -> Problem:
+    return Problem(404, "Not Found", detail)
+
+
+def not_ready(detail: str) -> Problem:
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return Problem(503, "Service not ready", detail, type="/problems/not-ready", headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these statuses (their bodies become problem+json, see below)."""
+    return {status: {"model": ProblemDetail} for status in statuses}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_exception)
+    app.add_exception_handler(RedisError, _on_backend_down)
+    app.add_exception_handler(OperationalError, _on_backend_down)
+
+
+def _problem_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every error response (FastAPI's own 422s too) as a problem document."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
+        for operation in (op for path in document["paths"].values() for op in path.values()):
+            for status, response in operation["responses"].items():
+                if status[0] in "45":
+                    response["content"] = problem
+        for unused in ("HTTPValidationError", "ValidationError"):
+            document["components"]["schemas"].pop(unused, None)
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
+async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return exc.response()
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [FieldError(loc=list(e["loc"]), msg=e["msg"], type=e["type"]) for e in exc.errors()]
+    return invalid(errors).response()
+
+
+async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    title = HTTPStatus(exc.status_code).phrase
+    return Problem(exc.status_code, title, str(exc.detail), headers=exc.headers).response()
+
+
+async def _on_backend_down(_: Request, exc: Exception) -> JSONResponse:
+    return not_ready(f"Redis is unreachable: {exc}").response()

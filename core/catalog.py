@@ -1,0 +1,87 @@
+"""The model and layer catalog that workers publish in Redis, so the API can answer without torch.
+
+Each worker, at start, publishes one :class:`ModelEntry` per model it serves (layers at the
+model's default size). Layers at other sizes are computed on request by a worker
+(``filterviz.describe_layers``) and cached here.
+"""
+
+import time
+
+from pydantic import BaseModel, Field
+from redis import Redis
+
+_MODELS = "filterviz:catalog:models"  # hash: model name -> ModelEntry json
+_SIZES = "filterviz:catalog:layers:"  # hash per model: "HxW" -> LayerAnswer json
+_SIZE_CACHE_SECONDS = 24 * 3600
+_POLL_SECONDS = 0.05
+
+
+class LayerEntry(BaseModel):
+    name: str = Field(examples=["block4_conv1"])
+    aliases: list[str] = Field(description="other names accepted for this layer, e.g. its module path")
+    module_path: str
+    type: str = Field(examples=["Conv2d"])
+    output_shape: tuple[int, int, int] = Field(description="(channels, height, width) at the catalog's size")
+    params: int
+    filters: int = Field(description="how many filters (channels) can be visualized")
+
+
+class ModelFacts(BaseModel):
+    name: str
+    description: str
+    default_size: int
+    weights_file: str
+    weights_available: bool = Field(description="whether the workers have the weight file")
+    num_classes: int = Field(description="outputs of the model: the 'filters' of objective 'class'")
+
+
+class ModelEntry(ModelFacts):
+    layers: list[LayerEntry] = Field(description="layers at the model's default size")
+
+
+class LayerAnswer(BaseModel):
+    """A worker's answer for one model at one size: the layers, or why there are none."""
+
+    layers: list[LayerEntry] = []
+    error: str | None = None
+
+
+def find_layer(layers: list[LayerEntry], name: str) -> LayerEntry | None:
+    """The layer called ``name`` or having it as an alias."""
+    return next((layer for layer in layers if layer.name == name or name in layer.aliases), None)
+
+
+def size_key(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+class CatalogStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    def publish(self, entry: ModelEntry) -> None:
+        """Store a model's entry; layers cached at other sizes may be stale now, so drop them."""
+        pipe = self._redis.pipeline()
+        pipe.hset(_MODELS, entry.name, entry.model_dump_json())
+        pipe.delete(_SIZES + entry.name)
+        pipe.execute()
+
+    def models(self) -> dict[str, ModelEntry]:
+        return {name: ModelEntry.model_validate_json(raw) for name, raw in self._redis.hgetall(_MODELS).items()}
+
+    def store_layers(self, model: str, size: tuple[int, int], answer: LayerAnswer) -> None:
+        pipe = self._redis.pipeline()
+        pipe.hset(_SIZES + model, size_key(size), answer.model_dump_json())
+        pipe.expire(_SIZES + model, _SIZE_CACHE_SECONDS)
+        pipe.execute()
+
+    def layers(self, model: str, size: tuple[int, int]) -> LayerAnswer | None:
+        raw = self._redis.hget(_SIZES + model, size_key(size))
+        return None if raw is None else LayerAnswer.model_validate_json(raw)
+
+    def wait_for_layers(self, model: str, size: tuple[int, int], timeout: float) -> LayerAnswer | None:
+        """Poll for a worker's answer until ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while (answer := self.layers(model, size)) is None and time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+        return answer

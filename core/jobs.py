@@ -1,0 +1,339 @@
+"""Job records in Redis: the single source of truth for a job's state. Torch-free.
+
+A record is a Redis hash ``filterviz:job:{id}``; every state change is one Lua script, so it is
+atomic and uses Redis's clock (workers on different machines never compare their own clocks).
+A worker that claims a job gets an owner token; progress, heartbeats and the final state are
+only accepted from the current owner, so a job that was handed to another worker (its first
+worker went silent) is finished exactly once.
+"""
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from redis import Redis
+from redis.commands.core import Script
+
+from core.spec import RenderSpec
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+ClaimOutcome = Literal["claimed", "busy", "finished", "missing", "canceled", "exhausted"]
+BeatState = Literal["ok", "cancel", "lost"]
+CancelOutcome = Literal["canceled", "requested", "finished", "missing"]
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+_PREFIX = "filterviz:job:"
+_INDEX = "filterviz:jobs"  # sorted set: job id scored by creation time
+_RUNNING = "filterviz:jobs:running"  # set: ids the janitor watches
+_JSON_FIELDS = ("request", "results", "error", "seconds")
+_LIST_BATCH = 100
+
+
+class FilterResult(BaseModel):
+    filter: int
+    variant: int = 0
+    activation: float
+    start_activation: float
+    dead: bool = False
+    animation: bool = False  # an animated WebP of the snapshots is stored too
+
+
+class JobError(BaseModel):
+    type: str = Field(description="error class, e.g. UnknownLayer, WeightsUnavailable, WorkerLost")
+    message: str
+    field: str | None = Field(default=None, description="request field at fault, where there is one")
+
+
+class JobRecord(BaseModel):
+    id: str
+    status: JobStatus
+    request: RenderSpec
+    step: int = 0
+    steps: int
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    worker: str | None = None
+    owner: str | None = None
+    results: list[FilterResult] = []
+    error: JobError | None = None
+    device: str | None = None
+    seconds: dict[str, float] = {}
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed", "canceled")
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    token: str | None = None  # set when outcome == "claimed"
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+_LUA_PRELUDE = """
+local function now()
+  local t = redis.call('TIME')
+  return string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000)
+end
+local function owned(key, token)
+  return redis.call('HGET', key, 'status') == 'running' and redis.call('HGET', key, 'owner') == token
+end
+local function finish(key, running, status, t)
+  redis.call('HSET', key, 'status', status, 'finished_at', t)
+  redis.call('SREM', running, redis.call('HGET', key, 'id'))
+end
+"""
+
+# KEYS: job, index. ARGV: id, request json, steps, retention seconds.
+_CREATE = """
+local t = now()
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'status', 'queued', 'request', ARGV[2], 'step', 0,
+           'steps', ARGV[3], 'created_at', t, 'attempts', 0, 'cancel_requested', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], t, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(t) - tonumber(ARGV[4])))
+return t
+"""
+
+# KEYS: job, running. ARGV: token, worker, max attempts, stale after seconds, exhausted error json.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'queued' and status ~= 'running' then return 'finished' end
+local t = now()
+if status == 'running' and tonumber(t) - tonumber(redis.call('HGET', KEYS[1], 'heartbeat_at')) < tonumber(ARGV[4]) then
+  return 'busy'
+end
+if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
+  finish(KEYS[1], KEYS[2], 'canceled', t)
+  return 'canceled'
+end
+if redis.call('HINCRBY', KEYS[1], 'attempts', 1) > tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'error', ARGV[5])
+  finish(KEYS[1], KEYS[2], 'failed', t)
+  return 'exhausted'
+end
+redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[1], 'worker', ARGV[2], 'started_at', t,
+           'heartbeat_at', t, 'step', 0)
+redis.call('SADD', KEYS[2], redis.call('HGET', KEYS[1], 'id'))
+return 'claimed'
+"""
+
+# KEYS: job. ARGV: token, step ('' = heartbeat only), steps.
+_BEAT = """
+if not owned(KEYS[1], ARGV[1]) then return 'lost' end
+redis.call('HSET', KEYS[1], 'heartbeat_at', now())
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'step', ARGV[2], 'steps', ARGV[3]) end
+if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 'cancel' end
+return 'ok'
+"""
+
+# KEYS: job, running. ARGV: token, final status, then field/value pairs to store.
+_FINISH = """
+if not owned(KEYS[1], ARGV[1]) then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+finish(KEYS[1], KEYS[2], ARGV[2], now())
+return 1
+"""
+
+# KEYS: job, running. ARGV: id, stale after seconds.
+_REQUEUE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'running' then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return 0
+end
+if tonumber(now()) - tonumber(redis.call('HGET', KEYS[1], 'heartbeat_at')) < tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'owner', '')
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: job, running.
+_CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'cancel_requested', 1)
+  finish(KEYS[1], KEYS[2], 'canceled', now())
+  return 'canceled'
+end
+if status == 'running' then
+  redis.call('HSET', KEYS[1], 'cancel_requested', 1)
+  return 'requested'
+end
+return 'finished'
+"""
+
+
+class JobStore:
+    """Create, read, list and move jobs through their states (``redis`` must decode responses)."""
+
+    def __init__(self, redis: Redis, retention_seconds: int) -> None:
+        self._redis = redis
+        self._retention = retention_seconds
+        self._create, self._claim, self._beat = (_script(redis, body) for body in (_CREATE, _CLAIM, _BEAT))
+        self._finish, self._requeue, self._cancel = (_script(redis, body) for body in (_FINISH, _REQUEUE, _CANCEL))
+
+    # -- the API's side ------------------------------------------------------------------------
+
+    def create(self, spec: RenderSpec) -> JobRecord:
+        job_id = uuid.uuid4().hex
+        request = spec.model_dump_json()
+        self._create(keys=[_key(job_id), _INDEX], args=[job_id, request, spec.steps, self._retention])
+        record = self.get(job_id)
+        assert record is not None  # just written
+        return record
+
+    def delete(self, job_id: str) -> None:
+        """Forget a job that could not be queued."""
+        self._redis.delete(_key(job_id))
+        self._redis.zrem(_INDEX, job_id)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        if not JOB_ID.match(job_id):
+            return None
+        return _decode(self._redis.hgetall(_key(job_id)))
+
+    def page(
+        self, limit: int, cursor: str | None = None, status: JobStatus | None = None
+    ) -> tuple[list[JobRecord], str | None]:
+        """Newest first; returns a page and the cursor of the next one (None on the last page)."""
+        top, after_id = _decode_cursor(cursor) if cursor else (float("inf"), None)
+        found: list[tuple[JobRecord, float]] = []
+        expired: list[str] = []
+        offset = 0
+        while len(found) <= limit:
+            batch = self._redis.zrevrangebyscore(_INDEX, top, "-inf", start=offset, num=_LIST_BATCH, withscores=True)
+            if not batch:
+                break
+            offset += len(batch)
+            pipe = self._redis.pipeline(transaction=False)
+            for job_id, _ in batch:
+                pipe.hgetall(_key(job_id))
+            for (job_id, score), fields in zip(batch, pipe.execute(), strict=True):
+                if after_id is not None and score == top and job_id >= after_id:
+                    continue  # at or before the cursor (equal scores come in descending id order)
+                record = _decode(fields)
+                if record is None:
+                    expired.append(job_id)
+                elif status is None or record.status == status:
+                    found.append((record, score))
+        if expired:
+            self._redis.zrem(_INDEX, *expired)
+        page = found[:limit]
+        next_cursor = _encode_cursor(*page[-1]) if len(found) > limit else None
+        return [record for record, _ in page], next_cursor
+
+    def cancel(self, job_id: str) -> CancelOutcome:
+        if not JOB_ID.match(job_id):
+            return "missing"
+        return self._cancel(keys=[_key(job_id), _RUNNING])
+
+    # -- the workers' side ---------------------------------------------------------------------
+
+    def claim(self, job_id: str, worker: str, max_attempts: int, stale_after_seconds: float) -> Claim:
+        """Take a queued job (or a running one whose worker went silent) for this worker.
+
+        A duplicate delivery of a job that is running with a fresh heartbeat, or already
+        finished, is answered without changing anything.
+        """
+        token = uuid.uuid4().hex
+        gave_up = JobError(
+            type="WorkerLost",
+            message=f"gave up after {max_attempts} attempts: the worker running this job stopped each time",
+        )
+        outcome = self._claim(
+            keys=[_key(job_id), _RUNNING],
+            args=[token, worker, max_attempts, stale_after_seconds, gave_up.model_dump_json()],
+        )
+        return Claim(outcome, token if outcome == "claimed" else None)
+
+    def beat(self, job_id: str, token: str, step: int | None = None, steps: int | None = None) -> BeatState:
+        """Prove the owner alive (and record progress); says whether to go on, stop, or let go."""
+        args = [token, "", ""] if step is None else [token, step, steps]
+        return self._beat(keys=[_key(job_id)], args=args)
+
+    def check(self, job_id: str, token: str) -> BeatState:
+        """What ``beat`` would say, without writing anything: cheap enough for every step."""
+        status, owner, cancel_requested = self._redis.hmget(_key(job_id), "status", "owner", "cancel_requested")
+        if status != "running" or owner != token:
+            return "lost"
+        return "cancel" if cancel_requested == "1" else "ok"
+
+    def succeed(
+        self, job_id: str, token: str, results: list[FilterResult], device: str, seconds: dict[str, float]
+    ) -> bool:
+        fields = {
+            "results": json.dumps([r.model_dump() for r in results]),
+            "device": device,
+            "seconds": json.dumps(seconds),
+        }
+        return self._finish_as(job_id, token, "succeeded", fields)
+
+    def fail(self, job_id: str, token: str, error: JobError) -> bool:
+        return self._finish_as(job_id, token, "failed", {"error": error.model_dump_json()})
+
+    def mark_canceled(self, job_id: str, token: str) -> bool:
+        return self._finish_as(job_id, token, "canceled", {})
+
+    def running_ids(self) -> list[str]:
+        return sorted(self._redis.smembers(_RUNNING))
+
+    def requeue_if_stale(self, job_id: str, stale_after_seconds: float) -> bool:
+        """Hand a running job whose heartbeat is older than ``stale_after_seconds`` back to the queue."""
+        return bool(self._requeue(keys=[_key(job_id), _RUNNING], args=[job_id, stale_after_seconds]))
+
+    def _finish_as(self, job_id: str, token: str, status: JobStatus, fields: dict[str, object]) -> bool:
+        pairs = [item for pair in fields.items() for item in pair]
+        return bool(self._finish(keys=[_key(job_id), _RUNNING], args=[token, status, *pairs]))
+
+
+def _script(redis: Redis, body: str) -> Script:
+    return redis.register_script(_LUA_PRELUDE + body)
+
+
+def _key(job_id: str) -> str:
+    return _PREFIX + job_id
+
+
+def _decode(fields: dict[str, str]) -> JobRecord | None:
+    if not fields:
+        return None
+    values: dict[str, object] = {name: value for name, value in fields.items() if value != ""}
+    for name in _JSON_FIELDS:
+        if name in values:
+            values[name] = json.loads(values[name])  # type: ignore[arg-type]
+    for name in ("created_at", "started_at", "finished_at", "heartbeat_at"):
+        if name in values:
+            values[name] = float(values[name])  # type: ignore[arg-type]
+    return JobRecord.model_validate(values)
+
+
+def _encode_cursor(record: JobRecord, score: float) -> str:
+    return base64.urlsafe_b64encode(f"{score!r}:{record.id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        score, job_id = text.split(":")
+        if JOB_ID.match(job_id):
+            return float(score), job_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidCursor(f"cursor {cursor!r} is not one this service handed out")

@@ -1,0 +1,55 @@
+"""Before any worker has run, the API refuses work it cannot validate (503 + Retry-After)."""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from core.catalog import ModelEntry
+from core.settings import Settings
+from core.stores import Stores
+from tests.service_fixtures import SMALL_JOB
+
+
+@pytest.fixture
+def bare_client(scratch: tuple[Settings, Stores]) -> Iterator[TestClient]:
+    with TestClient(create_app(scratch[0])) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/jobs"), ("GET", "/v1/models"), ("GET", "/readyz")])
+def test_without_a_worker_the_api_is_not_ready(bare_client: TestClient, method: str, path: str) -> None:
+    response = bare_client.request(method, path, json=SMALL_JOB if method == "POST" else None)
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    problem = response.json()
+    assert problem["status"] == 503 and problem["type"] == "/problems/not-ready"
+    assert "worker" in problem["detail"]
+
+
+def test_a_refused_job_leaves_no_record(bare_client: TestClient, scratch: tuple[Settings, Stores]) -> None:
+    bare_client.post("/v1/jobs", json=SMALL_JOB)
+    assert scratch[1].jobs.page(10) == ([], None)
+
+
+def test_layers_at_a_new_size_are_503_when_no_worker_answers(scratch: tuple[Settings, Stores]) -> None:
+    settings, stores = scratch
+    stores.catalog.publish(
+        ModelEntry(
+            name="vgg16",
+            description="",
+            default_size=224,
+            weights_file="",
+            weights_available=False,
+            num_classes=1000,
+            layers=[],
+        )  # fmt: skip
+    )
+    with TestClient(create_app(settings.model_copy(update={"describe_timeout_seconds": 0.3}))) as client:
+        response = client.get("/v1/models/vgg16/layers", params={"size": 64})
+
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert response.json()["detail"] == "no worker listed the layers of vgg16 at 64x64 within 0.3 s"

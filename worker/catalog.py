@@ -1,0 +1,75 @@
+"""Publishing the model and layer catalog for the API (which has no torch to compute it).
+
+``python -m worker.catalog`` publishes the catalog of the models in Settings.models; a worker's
+parent process runs it as a child process at start, so torch stays out of the parent.
+"""
+
+import logging
+import subprocess
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from core.catalog import CatalogStore, LayerAnswer, LayerEntry, ModelEntry
+from core.errors import FilterVizError
+from core.settings import Settings
+from core.stores import Stores
+
+if TYPE_CHECKING:
+    from core.engine import LayerInfo
+
+log = logging.getLogger(__name__)
+
+
+def model_entries(settings: Settings) -> list[ModelEntry]:
+    """The served models (Settings.models) as the engine describes them, layers at their default size."""
+    from core.engine import list_layers, list_models, weights_available
+
+    known = {info.name: info for info in list_models()}
+    entries = []
+    for name in settings.models:
+        if name not in known:
+            log.warning("model %r in FILTERVIZ_MODELS is not one the engine knows; skipped", name)
+            continue
+        info = known[name]
+        layers = list_layers(name, (info.default_size, info.default_size))
+        facts = {"weights_available": weights_available(name, settings.weights_dir), "layers": _layer_entries(layers)}
+        entries.append(ModelEntry.model_validate({**info.to_dict(), **facts}))
+    return entries
+
+
+def publish_catalog(settings: Settings) -> None:
+    catalog = Stores.from_settings(settings).catalog
+    for entry in model_entries(settings):
+        catalog.publish(entry)
+        log.info(
+            "published %s: %d layers, weights %s",
+            entry.name,
+            len(entry.layers),
+            "available" if entry.weights_available else "missing",
+        )
+
+
+def describe_layers(catalog: CatalogStore, model: str, size: tuple[int, int]) -> None:
+    """Answer the API's question "which layers at this size?" in the catalog's cache."""
+    from core.engine import list_layers
+
+    try:
+        answer = LayerAnswer(layers=_layer_entries(list_layers(model, size)))
+    except FilterVizError as exc:
+        answer = LayerAnswer(error=str(exc))
+    catalog.store_layers(model, size, answer)
+
+
+def start_publisher() -> subprocess.Popen:
+    """Publish from a child process (same environment, so the same Settings)."""
+    return subprocess.Popen([sys.executable, "-m", "worker.catalog"])
+
+
+def _layer_entries(layers: Iterable["LayerInfo"]) -> list[LayerEntry]:
+    return [LayerEntry.model_validate(layer.to_dict()) for layer in layers]
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="[catalog] %(levelname)s %(message)s")
+    publish_catalog(Settings())
