@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench layers clean
+.PHONY: help install run test bench bench-quality layers clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "filterviz needs Python 3.11+")'
@@ -25,8 +25,11 @@ run: $(STAMP) ## start Redis (embedded unless REDIS_URL is set), the API on :800
 test: $(STAMP) ## run the whole test suite (starts its own Redis and worker processes)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP) ## engine throughput vs a naive seed port and the conv roofline
-	$(BIN)/python -m bench.engine
+bench: $(STAMP) ## speed benchmarks: engine vs naive port and roofline, service latency (ratios, one run)
+	$(BIN)/python -m bench
+
+bench-quality: $(STAMP) ## picture quality: classic vs robust vs a 512-step Lucid-style reference (minutes)
+	$(BIN)/python -m bench.quality
 
 layers: $(STAMP) ## print VGG16's layer table (the seed's)
 	$(BIN)/filterviz layers vgg16

@@ -1,0 +1,26 @@
+"""``make bench``: every benchmark, one after another, each printing its own ratios.
+
+    python -m bench            # all of them
+    python -m bench engine     # just some, by module name
+"""
+
+import importlib
+import sys
+import time
+
+BENCHES = ["engine", "service"]  # bench.<name> modules with a main(); `make bench-quality` runs bench.quality
+
+
+def main() -> None:
+    names = sys.argv[1:] or BENCHES
+    for name in names:
+        print(f"\n=== bench.{name} " + "=" * (60 - len(name)), flush=True)
+        started = time.perf_counter()
+        module = importlib.import_module(f"bench.{name}")
+        sys.argv = [f"bench.{name}"]
+        module.main()
+        print(f"(bench.{name}: {time.perf_counter() - started:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
