@@ -38,10 +38,17 @@ def model_entries(settings: Settings) -> list[ModelEntry]:
     return entries
 
 
+# Sizes whose layer lists are published up front: a ``?size=`` question about them never has to
+# wait for a worker that may be busy rendering (128 is the seed's size and the request default).
+PUBLISHED_SIZES = (64, 96, 128, 160, 192, 256)
+
+
 def publish_catalog(settings: Settings) -> None:
     catalog = Stores.from_settings(settings).catalog
     for entry in model_entries(settings):
         catalog.publish(entry)
+        for side in PUBLISHED_SIZES:
+            describe_layers(catalog, entry.name, (side, side))
         log.info(
             "published %s: %d layers, weights %s",
             entry.name,

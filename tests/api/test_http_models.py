@@ -33,14 +33,23 @@ def test_vgg16_layers_match_the_seed_table(client: httpx.Client) -> None:
     assert conv["aliases"] == ["features.17"] and conv["params"] == 1_180_160
 
 
-def test_layers_at_another_size_come_from_a_worker_and_are_cached(client: httpx.Client, stores: Stores) -> None:
-    assert stores.catalog.layers("vgg16", (64, 64)) is None
+def test_common_sizes_are_published_up_front(client: httpx.Client, stores: Stores) -> None:
+    published = stores.catalog.layers("vgg16", (64, 64))
+    assert published is not None
     catalog = client.get("/v1/models/vgg16/layers", params={"size": 64}).json()
-
-    assert catalog["size"] == [64, 64]
     shapes = {layer["name"]: layer["output_shape"] for layer in catalog["layers"]}
     assert shapes["block1_conv1"] == [64, 64, 64] and shapes["block5_pool"] == [512, 2, 2]
-    assert [layer.model_dump(mode="json") for layer in stores.catalog.layers("vgg16", (64, 64)).layers] == catalog[
+    assert [layer.model_dump(mode="json") for layer in published.layers] == catalog["layers"]
+
+
+def test_layers_at_another_size_come_from_a_worker_and_are_cached(client: httpx.Client, stores: Stores) -> None:
+    assert stores.catalog.layers("vgg16", (80, 80)) is None
+    catalog = client.get("/v1/models/vgg16/layers", params={"size": 80}).json()
+
+    assert catalog["size"] == [80, 80]
+    shapes = {layer["name"]: layer["output_shape"] for layer in catalog["layers"]}
+    assert shapes["block1_conv1"] == [64, 80, 80] and shapes["block5_pool"] == [512, 2, 2]
+    assert [layer.model_dump(mode="json") for layer in stores.catalog.layers("vgg16", (80, 80)).layers] == catalog[
         "layers"
     ]
 
