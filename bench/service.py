@@ -1,0 +1,90 @@
+"""End-to-end latency of a small job through the real service, and where the time goes.
+
+    python -m bench.service [--jobs 8]
+
+Starts `filterviz serve` (embedded Redis, the API, one worker) on a free port, submits small
+EfficientNet-Lite0 jobs one at a time over HTTP and polls each to the end. The worker's own
+timings (load + optimize + encode) are the rendering; the rest — HTTP, validation, the queue,
+the claim, storing PNGs, polling — is the service's overhead.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+
+import httpx
+
+from filterviz.redis_server import free_port
+
+SMALL_JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": "0-3", "steps": 10, "size": 64}
+POLL_SECONDS = 0.01
+READY_TIMEOUT_SECONDS = 120.0
+
+
+def wait_ready(client: httpx.Client) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("filterviz serve did not become ready")
+
+
+def run_job(client: httpx.Client, seed: int) -> dict[str, float]:
+    started = time.perf_counter()
+    submitted = client.post("/v1/jobs", json={**SMALL_JOB, "seed": seed})
+    post_seconds = time.perf_counter() - started
+    submitted.raise_for_status()
+    url = submitted.headers["location"]
+    while (job := client.get(url).json())["status"] in ("queued", "running"):
+        time.sleep(POLL_SECONDS)
+    total = time.perf_counter() - started
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"job ended {job['status']}: {job['error']}")
+    created, begun = (datetime.fromisoformat(job[k]) for k in ("created_at", "started_at"))
+    rendering = sum(job["seconds"].values())
+    return {"total": total, "post": post_seconds, "queue": (begun - created).total_seconds(),
+            "render": rendering, "overhead": total - rendering}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=8)
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="filterviz-bench-") as root:
+        env = {**os.environ, "FILTERVIZ_STORAGE_DIR": f"{root}/results", "FILTERVIZ_UPLOAD_DIR": f"{root}/uploads",
+               "FILTERVIZ_MODELS": '["efficientnet_lite0"]', "FILTERVIZ_DEVICE": "cpu"}
+        env.pop("FILTERVIZ_REDIS_URL", None)
+        env.pop("REDIS_URL", None)
+        serve = subprocess.Popen([sys.executable, "-m", "filterviz", "serve", "--port", str(port)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                wait_ready(client)
+                first = run_job(client, seed=10_000)  # the worker loads the model here
+                runs = [run_job(client, seed) for seed in range(args.jobs)]
+        finally:
+            serve.terminate()
+            serve.wait(30)
+
+    print(f"small job: {SMALL_JOB} (EfficientNet-Lite0 on the CPU), {args.jobs} jobs one at a time")
+    print(f"first job (loads the model): {first['total'] * 1000:.0f} ms\n")
+    print(f"{'median of the rest':40}{'ms':>8}{'share':>8}")
+    median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    for key, label in (("total", "end to end (POST to seen done)"), ("render", "  rendering (worker's timer)"),
+                       ("overhead", "  everything else"), ("queue", "    of which queued (created->started)"),
+                       ("post", "    of which POST /v1/jobs")):
+        print(f"{label:40}{median[key] * 1000:8.0f}{median[key] / median['total']:8.0%}")
+
+
+if __name__ == "__main__":
+    main()
