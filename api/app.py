@@ -1,12 +1,14 @@
 """The FastAPI application factory: ``uvicorn --factory api.app:create_app``."""
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import Services
 from api.dispatch import Dispatcher
 from api.problems import install_problem_handlers
 from api.routes import health, images, jobs, models
-from core.redis_client import redis_url
+from core.rate_limit import RateLimiter
+from core.redis_client import connect, redis_url
 from core.settings import Settings
 from core.stores import Stores
 
@@ -16,15 +18,32 @@ See what the filters of a convolutional network respond to.
 POST a render request to `/v1/jobs`, poll `GET /v1/jobs/{id}` until it has `succeeded`, then
 download one PNG per filter (`results[].url`) and a contact sheet (`grid_url`). Errors are
 RFC 9457 `application/problem+json` documents.
+
+Where the deployment configures API keys, every `/v1` route needs `Authorization: Bearer <key>`
+and a key sees only its own jobs and images. `Idempotency-Key` makes a retried POST /v1/jobs safe;
+a job's `webhook` receives its start and end, signed as Standard Webhooks specify.
 """
+
+CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"]
+EXPOSED_HEADERS = ["Location", "Retry-After", "ETag", "Idempotent-Replayed", "WWW-Authenticate"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    services = Services(settings, Stores.from_settings(settings), Dispatcher(redis_url(settings)))
+    url = redis_url(settings)
+    limiter = RateLimiter(connect(url), settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
+    services = Services(settings, Stores.from_settings(settings), Dispatcher(url), limiter)
     app = FastAPI(title="filterviz", version="1.0", description=DESCRIPTION)
     app.state.services = services
     install_problem_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=CORS_HEADERS,
+            expose_headers=EXPOSED_HEADERS,
+        )
     for module in (jobs, images, models, health):
         app.include_router(module.router)
     return app

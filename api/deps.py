@@ -1,4 +1,4 @@
-"""What routes get injected: settings, stores and the task dispatcher, made once in the app factory."""
+"""What routes get injected: settings, stores, dispatcher and rate limiter, made once in the app factory."""
 
 from dataclasses import dataclass
 from typing import Annotated
@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from api.dispatch import Dispatcher
 from api.problems import not_ready
 from core.catalog import ModelEntry
+from core.rate_limit import RateLimiter
 from core.settings import Settings
 from core.stores import Stores
 
@@ -17,6 +18,7 @@ class Services:
     settings: Settings
     stores: Stores
     dispatcher: Dispatcher
+    rate_limiter: RateLimiter | None  # None: no limit configured
 
     def served_models(self) -> dict[str, ModelEntry]:
         """The published models this deployment serves, in the order of Settings.models.

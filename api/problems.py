@@ -12,8 +12,16 @@ from pydantic import BaseModel, Field
 from redis import RedisError
 from starlette.exceptions import HTTPException
 
+from core.errors import StorageError
+
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
+
+_HEADER_DOCS = {  # the headers that come with a status, for the OpenAPI document
+    401: {"WWW-Authenticate": "Bearer: send `Authorization: Bearer <API key>`"},
+    429: {"Retry-After": "seconds to wait before trying again"},
+    503: {"Retry-After": "seconds to wait before trying again"},
+}
 
 
 class FieldError(BaseModel):
@@ -62,13 +70,29 @@ def not_found(detail: str) -> Problem:
 
 
 def not_ready(detail: str) -> Problem:
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return Problem(503, "Service not ready", detail, type="/problems/not-ready", headers=headers)
+    return unavailable("Service not ready", detail, "/problems/not-ready")
+
+
+def unavailable(title: str, detail: str, type: str, retry_after: int = RETRY_AFTER_SECONDS) -> Problem:
+    """503: try again later."""
+    return Problem(503, title, detail, type=type, headers={"Retry-After": str(retry_after)})
+
+
+def too_many(title: str, detail: str, type: str, retry_after: int = RETRY_AFTER_SECONDS) -> Problem:
+    """429: this caller asked for more than its share."""
+    return Problem(429, title, detail, type=type, headers={"Retry-After": str(retry_after)})
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for these statuses (their bodies become problem+json, see below)."""
-    return {status: {"model": ProblemDetail} for status in statuses}
+    return {status: {"model": ProblemDetail, **_header_docs(status)} for status in statuses}
+
+
+def _header_docs(status: int) -> dict[str, Any]:
+    headers = _HEADER_DOCS.get(status)
+    if headers is None:
+        return {}
+    return {"headers": {name: {"description": text, "schema": {"type": "string"}} for name, text in headers.items()}}
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -78,6 +102,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http_exception)
     app.add_exception_handler(RedisError, _on_backend_down)
     app.add_exception_handler(OperationalError, _on_backend_down)
+    app.add_exception_handler(StorageError, _on_storage_error)
 
 
 def _problem_openapi(app: FastAPI) -> dict[str, Any]:
@@ -114,3 +139,7 @@ async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_backend_down(_: Request, exc: Exception) -> JSONResponse:
     return not_ready(f"Redis is unreachable: {exc}").response()
+
+
+async def _on_storage_error(_: Request, exc: Exception) -> JSONResponse:
+    return Problem(507, "Insufficient Storage", str(exc), type="/problems/storage-unavailable").response()

@@ -1,18 +1,20 @@
-"""Checks of a render request before anything is queued: limits, the published catalog, uploads."""
+"""Checks of a render request before anything is queued: limits, the published catalog, uploads, webhook."""
 
 from api.problems import FieldError
 from core.catalog import ModelEntry, find_layer
 from core.errors import list_valid
 from core.settings import Settings
 from core.spec import ImageInit, RenderSpec
-from core.storage import UPLOAD_SOURCE, ResultStorage
+from core.storage import UPLOAD_SOURCE
+from core.stores import Stores
+from core.webhook_targets import ForbiddenTarget, resolve_target
 
 
 def request_errors(
-    spec: RenderSpec, settings: Settings, models: dict[str, ModelEntry], uploads: ResultStorage
+    spec: RenderSpec, settings: Settings, models: dict[str, ModelEntry], stores: Stores, caller: str | None
 ) -> list[FieldError]:
-    """Every reason to refuse ``spec``; ``models`` are the served models from the catalog."""
-    return [*limit_errors(spec, settings), *catalog_errors(spec, models), *upload_errors(spec, uploads)]
+    """Every reason to refuse ``spec`` from ``caller``; ``models`` are the served models from the catalog."""
+    return [*limit_errors(spec, settings), *catalog_errors(spec, models), *upload_errors(spec, stores, caller)]
 
 
 def limit_errors(spec: RenderSpec, settings: Settings) -> list[FieldError]:
@@ -28,6 +30,9 @@ def limit_errors(spec: RenderSpec, settings: Settings) -> list[FieldError]:
     if not all(settings.min_size <= side <= settings.max_size for side in spec.size):
         msg = size_message(spec.size, settings)
         errors.append(FieldError(loc=["body", "size"], msg=msg, type="size_out_of_range"))
+    if spec.snapshots > spec.steps:
+        msg = f"a frame every {spec.snapshots} steps of {spec.steps}: at most {spec.steps} (0: no animation)"
+        errors.append(FieldError(loc=["body", "snapshots"], msg=msg, type="too_few_steps"))
     return errors
 
 
@@ -59,8 +64,25 @@ def catalog_errors(spec: RenderSpec, models: dict[str, ModelEntry]) -> list[Fiel
     return []
 
 
-def upload_errors(spec: RenderSpec, uploads: ResultStorage) -> list[FieldError]:
-    if isinstance(spec.init, ImageInit) and not uploads.exists(spec.init.image_id, UPLOAD_SOURCE):
-        msg = f"no uploaded image {spec.init.image_id!r}; upload one with POST /v1/images"
-        return [FieldError(loc=["body", "init", "image_id"], msg=msg, type="unknown_image")]
+def upload_errors(spec: RenderSpec, stores: Stores, caller: str | None) -> list[FieldError]:
+    """The start image must be stored and uploaded by this caller (others' images are as good as absent)."""
+    if not isinstance(spec.init, ImageInit):
+        return []
+    image_id = spec.init.image_id
+    if stores.upload_records.owned_by(image_id, caller) and stores.uploads.exists(image_id, UPLOAD_SOURCE):
+        return []
+    msg = f"no uploaded image {image_id!r}; upload one with POST /v1/images"
+    return [FieldError(loc=["body", "init", "image_id"], msg=msg, type="unknown_image")]
+
+
+def webhook_errors(webhook: str | None, settings: Settings) -> list[FieldError]:
+    if webhook is None:
+        return []
+    if settings.webhook_secret is None:
+        msg = "this deployment sends no webhooks (it has no signing secret); leave out webhook"
+        return [FieldError(loc=["body", "webhook"], msg=msg, type="webhooks_disabled")]
+    try:
+        resolve_target(webhook, settings.webhook_allow_private)
+    except ForbiddenTarget as exc:
+        return [FieldError(loc=["body", "webhook"], msg=str(exc), type="forbidden_webhook")]
     return []

@@ -27,6 +27,10 @@ class InvalidImage(FilterVizError):
     field = "image"
 
 
+class StorageError(FilterVizError):
+    """Result or upload storage refused a write (full, read-only, no permission); the message says which."""
+
+
 class WeightsUnavailable(FilterVizError):
     """The model's weight file is not on this machine; the message says where it was looked for."""
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import struct
 import warnings
 
 from PIL import Image
@@ -9,13 +10,18 @@ from PIL import Image
 from core.errors import InvalidImage
 
 ACCEPTED_FORMATS = ("PNG", "JPEG")
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)  # what Pillow raises on bad bytes
+_SIXTEEN_BIT_GRAY = ("I;16", "I;16B", "I;16L", "I")  # Pillow's modes for 16-bit grayscale PNGs
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode a PNG or JPEG into an RGB image, refusing non-images, zero-sized and oversized ones.
+    """Decode a PNG or JPEG into an RGB image, refusing non-images, zero-sized, oversized and animated ones.
 
     The pixel limit is checked on the header's declared size before any pixel is decoded, so a
-    decompression bomb costs nothing. RGBA is composited on white; grayscale is expanded to RGB.
+    decompression bomb costs nothing. A start image is one still picture, so animated PNGs and
+    multi-picture JPEGs (MPO) are refused rather than silently cut to their first frame. RGBA is
+    composited on white; grayscale is expanded to RGB; CMYK is converted to RGB; 16-bit samples
+    are scaled to 8 bits (not clipped).
     """
     if not data:
         raise InvalidImage("the image is empty (0 bytes)")
@@ -23,7 +29,7 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except (Image.UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, *_DECODE_ERRORS) as exc:
         raise InvalidImage(f"not a readable image: {', '.join(ACCEPTED_FORMATS)} are accepted ({exc})") from None
     width, height = image.size
     if width == 0 or height == 0:
@@ -31,13 +37,19 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     if width * height > max_pixels:
         raise InvalidImage(f"the image is {width}x{height} = {width * height} pixels; at most {max_pixels} are accepted")
     try:
-        image.load()
-    except (OSError, SyntaxError, ValueError) as exc:
+        frames = getattr(image, "n_frames", 1)
+        if frames == 1:
+            image.load()
+    except _DECODE_ERRORS as exc:
         raise InvalidImage(f"the image is truncated or corrupt ({exc})") from None
+    if frames > 1:
+        raise InvalidImage(f"the image has {frames} frames; send one still picture, not an animation or several")
     return _to_rgb(image)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in _SIXTEEN_BIT_GRAY:  # Pillow's own conversion would clip everything above 255 to white
+        return image.convert("I").point(lambda value: value / 257).convert("L").convert("RGB")
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

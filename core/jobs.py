@@ -5,10 +5,15 @@ atomic and uses Redis's clock (workers on different machines never compare their
 A worker that claims a job gets an owner token; progress, heartbeats and the final state are
 only accepted from the current owner, so a job that was handed to another worker (its first
 worker went silent) is finished exactly once.
+
+Admission is part of the same atomic step: a create checks the Idempotency-Key record, the queue
+bound and the caller's bound before it writes anything. Every start and end of a job with a
+webhook records an event in the webhook outbox within the script that makes the change.
 """
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import uuid
@@ -21,16 +26,22 @@ from redis import Redis
 from redis.commands.core import Script
 
 from core.spec import RenderSpec
+from core.webhook_outbox import NOTIFY_LUA
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 ClaimOutcome = Literal["claimed", "busy", "finished", "missing", "canceled", "exhausted"]
 BeatState = Literal["ok", "cancel", "lost"]
 CancelOutcome = Literal["canceled", "requested", "finished", "missing"]
+AdmissionOutcome = Literal["created", "replayed", "conflict", "queue_full", "caller_busy"]
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _PREFIX = "filterviz:job:"
-_INDEX = "filterviz:jobs"  # sorted set: job id scored by creation time
+_INDEX = "filterviz:jobs"  # sorted set: job id scored by creation time (jobs of no API key)
+_CALLER_INDEX = "filterviz:jobs:by:"  # + caller: the same, for one API key's jobs
 _RUNNING = "filterviz:jobs:running"  # set: ids the janitor watches
+_QUEUED = "filterviz:jobs:queued"  # set: ids waiting for a worker (the queue bound counts them)
+_ACTIVE = "filterviz:jobs:active:"  # + caller or '-': set of that caller's queued and running ids
+_IDEMPOTENCY = "filterviz:idempotency:"  # + caller or '-' + ':' + key digest: hash job, fingerprint
 _JSON_FIELDS = ("request", "results", "error", "seconds")
 _LIST_BATCH = 100
 
@@ -54,6 +65,8 @@ class JobRecord(BaseModel):
     id: str
     status: JobStatus
     request: RenderSpec
+    caller: str | None = None  # the id of the API key that submitted it, when keys are configured
+    webhook: str | None = None
     step: int = 0
     steps: int
     created_at: datetime
@@ -75,6 +88,23 @@ class JobRecord(BaseModel):
 
 
 @dataclass(frozen=True)
+class Admission:
+    """What a create did: ``created`` or ``replayed`` (``job`` is set), or why nothing was created."""
+
+    outcome: AdmissionOutcome
+    job: JobRecord | None = None
+    conflicting_id: str | None = None  # for ``conflict``: the job the Idempotency-Key was used for
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds a create checks atomically; None: unbounded."""
+
+    max_queued: int | None = None
+    max_active_per_caller: int | None = None
+
+
+@dataclass(frozen=True)
 class Claim:
     outcome: ClaimOutcome
     token: str | None = None  # set when outcome == "claimed"
@@ -84,7 +114,7 @@ class InvalidCursor(ValueError):
     pass
 
 
-_LUA_PRELUDE = """
+_LUA_HELPERS = """
 local function now()
   local t = redis.call('TIME')
   return string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000)
@@ -94,19 +124,43 @@ local function owned(key, token)
 end
 local function finish(key, running, status, t)
   redis.call('HSET', key, 'status', status, 'finished_at', t)
-  redis.call('SREM', running, redis.call('HGET', key, 'id'))
+  local id = redis.call('HGET', key, 'id')
+  redis.call('SREM', running, id)
+  redis.call('SREM', QUEUED, id)
+  redis.call('SREM', ACTIVE .. (redis.call('HGET', key, 'caller') or '-'), id)  -- as _active_key() names it
+  notify(key, status, t)
 end
 """
+_LUA_PRELUDE = f"local QUEUED, ACTIVE = {_QUEUED!r}, {_ACTIVE!r}\n" + NOTIFY_LUA + _LUA_HELPERS
 
-# KEYS: job, index. ARGV: id, request json, steps, retention seconds.
-_CREATE = """
+# KEYS: job, index, queued, caller's active set, idempotency record ('' for none).
+# ARGV: id, request json, steps, retention seconds, caller, webhook ('' for none), max queued, max active
+# (0: unbounded), request fingerprint, idempotency seconds.
+_CREATE = f"""
+if KEYS[5] ~= '' then
+  local seen = redis.call('HMGET', KEYS[5], 'job', 'fingerprint')
+  if seen[1] and redis.call('EXISTS', {_PREFIX!r} .. seen[1]) == 1 then
+    if seen[2] == ARGV[9] then return {{'replayed', seen[1]}} end
+    return {{'conflict', seen[1]}}
+  end
+end
+if tonumber(ARGV[7]) > 0 and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[7]) then return {{'queue_full', ''}} end
+if tonumber(ARGV[8]) > 0 and redis.call('SCARD', KEYS[4]) >= tonumber(ARGV[8]) then return {{'caller_busy', ''}} end
 local t = now()
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'status', 'queued', 'request', ARGV[2], 'step', 0,
            'steps', ARGV[3], 'created_at', t, 'attempts', 0, 'cancel_requested', 0)
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'caller', ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'webhook', ARGV[6]) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], t, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(t) - tonumber(ARGV[4])))
-return t
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+if KEYS[5] ~= '' then
+  redis.call('HSET', KEYS[5], 'job', ARGV[1], 'fingerprint', ARGV[9])
+  redis.call('EXPIRE', KEYS[5], ARGV[10])
+end
+return {{'created', ARGV[1]}}
 """
 
 # KEYS: job, running. ARGV: token, worker, max attempts, stale after seconds, exhausted error json.
@@ -130,6 +184,8 @@ end
 redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[1], 'worker', ARGV[2], 'started_at', t,
            'heartbeat_at', t, 'step', 0)
 redis.call('SADD', KEYS[2], redis.call('HGET', KEYS[1], 'id'))
+redis.call('SREM', QUEUED, redis.call('HGET', KEYS[1], 'id'))
+notify(KEYS[1], 'started', t)
 return 'claimed'
 """
 
@@ -160,7 +216,15 @@ end
 if tonumber(now()) - tonumber(redis.call('HGET', KEYS[1], 'heartbeat_at')) < tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'owner', '')
 redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('SADD', QUEUED, ARGV[1])
 return 1
+"""
+
+# KEYS: job, index, running, queued, caller's active set. ARGV: id.
+_DELETE = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+for i = 3, 5 do redis.call('SREM', KEYS[i], ARGV[1]) end
+return redis.call('DEL', KEYS[1])
 """
 
 # KEYS: job, running.
@@ -188,37 +252,70 @@ class JobStore:
         self._retention = retention_seconds
         self._create, self._claim, self._beat = (_script(redis, body) for body in (_CREATE, _CLAIM, _BEAT))
         self._finish, self._requeue, self._cancel = (_script(redis, body) for body in (_FINISH, _REQUEUE, _CANCEL))
+        self._delete = _script(redis, _DELETE)
 
     # -- the API's side ------------------------------------------------------------------------
 
     def create(self, spec: RenderSpec) -> JobRecord:
-        job_id = uuid.uuid4().hex
-        request = spec.model_dump_json()
-        self._create(keys=[_key(job_id), _INDEX], args=[job_id, request, spec.steps, self._retention])
-        record = self.get(job_id)
-        assert record is not None  # just written
-        return record
+        """A queued job, unconditionally (no caller, no bounds)."""
+        admission = self.admit(spec)
+        assert admission.job is not None  # nothing bounds it
+        return admission.job
 
-    def delete(self, job_id: str) -> None:
-        """Forget a job that could not be queued."""
-        self._redis.delete(_key(job_id))
-        self._redis.zrem(_INDEX, job_id)
+    def admit(
+        self,
+        spec: RenderSpec,
+        *,
+        caller: str | None = None,
+        webhook: str | None = None,
+        limits: Limits = Limits(),
+        idempotency: tuple[str, str] | None = None,
+        idempotency_seconds: int = 24 * 3600,
+    ) -> Admission:
+        """Create a queued job unless a bound says no, all in one atomic step.
+
+        ``idempotency`` is (the client's Idempotency-Key, a fingerprint of the request): a key seen
+        before (and its job still stored) answers ``replayed`` with that job when the fingerprint
+        matches, ``conflict`` when it does not, and creates nothing.
+        """
+        job_id = uuid.uuid4().hex
+        key, fingerprint = idempotency or ("", "")
+        outcome, found = self._create(
+            keys=[_key(job_id), _index_key(caller), _QUEUED, _active_key(caller), _idempotency_key(caller, key)],
+            args=[job_id, spec.model_dump_json(), spec.steps, self._retention, caller or "", webhook or "",
+                  limits.max_queued or 0, limits.max_active_per_caller or 0, fingerprint,
+                  min(idempotency_seconds, self._retention)],
+        )  # fmt: skip
+        if outcome == "conflict":
+            return Admission(outcome, conflicting_id=found)
+        return Admission(outcome, self.get(found) if found else None)
+
+    def delete(self, job_id: str, caller: str | None = None) -> bool:
+        """Forget a job (its files are the caller's to remove); False if there was none.
+
+        A worker rendering it loses its claim at its next step and stops.
+        """
+        if not JOB_ID.match(job_id):
+            return False
+        keys = [_key(job_id), _index_key(caller), _RUNNING, _QUEUED, _active_key(caller)]
+        return bool(self._delete(keys=keys, args=[job_id]))
 
     def get(self, job_id: str) -> JobRecord | None:
         if not JOB_ID.match(job_id):
             return None
-        return _decode(self._redis.hgetall(_key(job_id)))
+        return decode_record(self._redis.hgetall(_key(job_id)))
 
     def page(
-        self, limit: int, cursor: str | None = None, status: JobStatus | None = None
+        self, limit: int, cursor: str | None = None, status: JobStatus | None = None, caller: str | None = None
     ) -> tuple[list[JobRecord], str | None]:
-        """Newest first; returns a page and the cursor of the next one (None on the last page)."""
+        """``caller``'s jobs, newest first; returns a page and the cursor of the next one (None on the last page)."""
+        index = _index_key(caller)
         top, after_id = _decode_cursor(cursor) if cursor else (float("inf"), None)
         found: list[tuple[JobRecord, float]] = []
         expired: list[str] = []
         offset = 0
         while len(found) <= limit:
-            batch = self._redis.zrevrangebyscore(_INDEX, top, "-inf", start=offset, num=_LIST_BATCH, withscores=True)
+            batch = self._redis.zrevrangebyscore(index, top, "-inf", start=offset, num=_LIST_BATCH, withscores=True)
             if not batch:
                 break
             offset += len(batch)
@@ -228,13 +325,13 @@ class JobStore:
             for (job_id, score), fields in zip(batch, pipe.execute(), strict=True):
                 if after_id is not None and score == top and job_id >= after_id:
                     continue  # at or before the cursor (equal scores come in descending id order)
-                record = _decode(fields)
+                record = decode_record(fields)
                 if record is None:
                     expired.append(job_id)
                 elif status is None or record.status == status:
                     found.append((record, score))
         if expired:
-            self._redis.zrem(_INDEX, *expired)
+            self._redis.zrem(index, *expired)
         page = found[:limit]
         next_cursor = _encode_cursor(*page[-1]) if len(found) > limit else None
         return [record for record, _ in page], next_cursor
@@ -294,6 +391,24 @@ class JobStore:
     def running_ids(self) -> list[str]:
         return sorted(self._redis.smembers(_RUNNING))
 
+    def existing(self, job_ids: list[str]) -> set[str]:
+        """Those of ``job_ids`` that still have a record."""
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.exists(_key(job_id))
+        return {job_id for job_id, exists in zip(job_ids, pipe.execute(), strict=True) if exists}
+
+    def prune(self) -> int:
+        """Drop the ids of expired records from the queued, running and per-caller sets (they bound admission)."""
+        sets = [_QUEUED, _RUNNING, *self._redis.scan_iter(match=_ACTIVE + "*", count=100)]
+        pruned = 0
+        for name in sets:
+            members = list(self._redis.smembers(name))
+            gone = set(members) - self.existing(members)
+            if gone:
+                pruned += self._redis.srem(name, *gone)
+        return pruned
+
     def requeue_if_stale(self, job_id: str, stale_after_seconds: float) -> bool:
         """Hand a running job whose heartbeat is older than ``stale_after_seconds`` back to the queue."""
         return bool(self._requeue(keys=[_key(job_id), _RUNNING], args=[job_id, stale_after_seconds]))
@@ -311,7 +426,22 @@ def _key(job_id: str) -> str:
     return _PREFIX + job_id
 
 
-def _decode(fields: dict[str, str]) -> JobRecord | None:
+def _index_key(caller: str | None) -> str:
+    return _INDEX if caller is None else _CALLER_INDEX + caller
+
+
+def _active_key(caller: str | None) -> str:
+    return _ACTIVE + (caller or "-")  # the Lua finish() names it the same way
+
+
+def _idempotency_key(caller: str | None, key: str) -> str:
+    if not key:
+        return ""
+    return f"{_IDEMPOTENCY}{caller or '-'}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+def decode_record(fields: dict[str, str]) -> JobRecord | None:
+    """A record from its Redis hash (or from a snapshot of it, as the webhook outbox keeps); None if empty."""
     if not fields:
         return None
     values: dict[str, object] = {name: value for name, value in fields.items() if value != ""}

@@ -5,10 +5,12 @@ the CLI each call :func:`Settings` (or receive one from a test).
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.webhook_signing import signing_key
 
 MODEL_NAMES = ("vgg16", "vgg19", "alexnet", "resnet50", "googlenet", "efficientnet_lite0")
 
@@ -47,3 +49,57 @@ class Settings(BaseSettings):
     describe_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long the API waits for a worker to list a model's layers at a new size."
     )
+
+    # -- hardening (issue 6): access control, admission limits, webhooks, retention; all off by default --
+    api_keys: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default=[],
+        description="SHA-256 hex digests of the accepted API keys; "
+        "set: every /v1 route needs `Authorization: Bearer <key>`.",
+    )
+    cors_origins: list[str] = Field(default=[], description="Origins a browser may call the API from; empty: no CORS.")
+    rate_limit_per_minute: int | None = Field(
+        default=None, ge=1, description="Requests per minute per API key (without keys: for all callers together)."
+    )
+    max_queued_jobs: int | None = Field(
+        default=None, ge=1, description="Jobs waiting for a worker; beyond it POST /v1/jobs answers 503 + Retry-After."
+    )
+    max_active_jobs_per_key: int | None = Field(
+        default=None, ge=1, description="Queued plus running jobs per API key; beyond it POST /v1/jobs answers 429."
+    )
+    idempotency_seconds: int = Field(default=24 * 3600, ge=60, description="How long an Idempotency-Key is remembered.")
+    upload_retention_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, description="How long an uploaded start image is kept after its last upload/use."
+    )
+    cleanup_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often a worker deletes the files of expired jobs and uploads."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Standard Webhooks signing secret, whsec_<base64>; unset: no job may name a webhook."
+    )
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhooks to loopback, private, link-local and other non-public addresses."
+    )
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, description="How long one webhook delivery may take.")
+    webhook_retry_seconds: list[Annotated[float, Field(gt=0)]] = Field(
+        default=[5, 30, 120, 600, 1800, 3600, 7200],
+        description="Delays before each retry of a failed webhook delivery; after the last one it is dropped.",
+    )
+
+    # -- speed (issue 5): cross-request batching, the result cache, render processes --
+    batch_max_rows: int = Field(
+        default=64, ge=1, description="Most batch rows (pictures) a worker gathers from queued jobs into one batch."
+    )
+    batch_wait_seconds: float = Field(
+        default=0.1, ge=0, description="How long after its submission a job may wait for batch-mates (0: no waiting)."
+    )
+    cache_dir: Path = Field(default=Path("var/cache"), description="Where the result cache keeps every rendered picture.")
+    torch_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads per render process; unset: the usable cores / render processes."
+    )
+
+    @field_validator("webhook_secret")  # hardening (issue 6): a malformed secret stops the process at start
+    @classmethod
+    def _readable_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None:
+            signing_key(secret.get_secret_value())  # raises ValueError with what is expected
+        return secret

@@ -4,18 +4,30 @@ Everything is addressed as (key, name): key is a job or image id (32 hex digits,
 any path is built, so no request can reach outside the storage root), name a file in it.
 """
 
+import errno
 import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Protocol
+
+from core.errors import StorageError
 
 GRID_PNG = "grid.png"
 UPLOAD_SOURCE = "source"  # the uploaded bytes, as sent (PNG or JPEG)
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 _NAME = re.compile(r"^[a-z0-9_]+(\.png|\.webp)?$")
+_TEMPORARY = ".tmp-"
+_REASONS = {  # why a write failed, in words
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
 
 
 def filter_png(filter_index: int, variant: int = 0) -> str:
@@ -33,7 +45,7 @@ def _filter_stem(filter_index: int, variant: int) -> str:
 
 class ResultStorage(Protocol):
     def put(self, key: str, name: str, data: bytes) -> None:
-        """Store ``data`` so that readers see either nothing or all of it."""
+        """Store ``data`` so that readers see either nothing or all of it; StorageError if it cannot."""
 
     def get(self, key: str, name: str) -> bytes | None:
         """The stored bytes, or None."""
@@ -42,6 +54,12 @@ class ResultStorage(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove everything stored under ``key``."""
+
+    def keys(self) -> list[str]:
+        """Every key something is stored under."""
+
+    def discard_temporaries(self, older_than_seconds: float) -> int:
+        """Remove what writers that died mid-write left behind; returns how many."""
 
 
 class LocalStorage:
@@ -52,10 +70,11 @@ class LocalStorage:
 
     def put(self, key: str, name: str, data: bytes) -> None:
         path = self._path(key, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as tmp:
-            tmp.write(data)
-        os.replace(tmp.name, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_then_rename(path, data)
+        except OSError as exc:
+            raise StorageError(_storage_failure(self.root, exc)) from None
 
     def get(self, key: str, name: str) -> bytes | None:
         try:
@@ -69,6 +88,23 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         shutil.rmtree(self._path(key), ignore_errors=True)
 
+    def keys(self) -> list[str]:
+        try:
+            return [entry.name for entry in os.scandir(self.root) if entry.is_dir() and _KEY.match(entry.name)]
+        except FileNotFoundError:
+            return []
+
+    def discard_temporaries(self, older_than_seconds: float) -> int:
+        cutoff, removed = time.time() - older_than_seconds, 0
+        for path in self.root.glob(f"*/{_TEMPORARY}*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # its writer finished (renamed it) meanwhile
+                pass
+        return removed
+
     def _path(self, key: str, name: str | None = None) -> Path:
         if not _KEY.match(key):
             raise ValueError(f"storage key {key!r} is not 32 hex digits")
@@ -77,3 +113,20 @@ class LocalStorage:
         if not _NAME.match(name):
             raise ValueError(f"storage name {name!r} is not allowed")
         return self.root / key / name
+
+
+def _write_then_rename(path: Path, data: bytes) -> None:
+    """Readers see the old file or the whole new one; a failed write leaves no temporary behind."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _storage_failure(root: Path, exc: OSError) -> str:
+    reason = _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+    return f"cannot store files under {root}: {reason} ({type(exc).__name__})"

@@ -2,11 +2,16 @@
 
 from dataclasses import dataclass
 
+from core.batching import PendingJobs
 from core.catalog import CatalogStore
 from core.jobs import JobStore
+from core.picture_cache import PictureCache
 from core.redis_client import connect, redis_url
+from core.render_stats import RenderStats
 from core.settings import Settings
 from core.storage import LocalStorage, ResultStorage
+from core.uploads import UploadRegistry
+from core.webhook_outbox import WebhookOutbox
 from core.workers import WorkerRegistry
 
 
@@ -17,6 +22,11 @@ class Stores:
     workers: WorkerRegistry
     results: ResultStorage
     uploads: ResultStorage
+    upload_records: UploadRegistry
+    webhooks: WebhookOutbox
+    pending: PendingJobs  # speed (issue 5): queued jobs by batch key, the result cache, batching stats
+    cache: PictureCache
+    render_stats: RenderStats
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Stores":
@@ -27,4 +37,9 @@ class Stores:
             workers=WorkerRegistry(redis),
             results=LocalStorage(settings.storage_dir),
             uploads=LocalStorage(settings.upload_dir),
+            upload_records=UploadRegistry(redis, settings.upload_retention_seconds),
+            webhooks=WebhookOutbox(redis),
+            pending=PendingJobs(redis, settings.retention_seconds),
+            cache=PictureCache(LocalStorage(settings.cache_dir)),
+            render_stats=RenderStats(redis),
         )

@@ -30,14 +30,15 @@ def embedded_redis() -> Iterator[str]:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
         url = f"redis://127.0.0.1:{port}/0"
         try:
-            _wait_until_up(url, process)
+            wait_until_up(url, process)
             yield url
         finally:
             process.terminate()
             process.wait()
 
 
-def _wait_until_up(url: str, process: subprocess.Popen) -> None:
+def wait_until_up(url: str, process: subprocess.Popen) -> None:
+    """Until ``process`` (a redis-server) answers at ``url``; RuntimeError if it exits or takes too long."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     client = redis.Redis.from_url(url)
     while True:

@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.engine_fixtures", "tests.service_fixtures"]
+pytest_plugins = ["tests.engine_fixtures", "tests.service_fixtures", "tests.api_fixtures"]

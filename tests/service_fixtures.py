@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from core.redis_client import connect
 from core.settings import Settings
@@ -25,14 +26,16 @@ from filterviz.service import api_command, worker_command
 T = TypeVar("T")
 
 SMALL_JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": "0-3", "steps": 5, "size": 64}
+WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # Standard Webhooks' own test secret
 
 
 def service_settings_for(redis_url: str, root: Path) -> Settings:
-    """Small limits and fast heartbeats, so that a lost worker is noticed in seconds."""
+    """Small limits, fast heartbeats (a lost worker is noticed in seconds) and fast webhook retries."""
     return Settings(
         redis_url=redis_url,
         storage_dir=root / "results",
         upload_dir=root / "uploads",
+        cache_dir=root / "cache",  # speed (issue 5): the result cache, per test run
         models=["efficientnet_lite0", "vgg16"],
         device="cpu",
         max_filters=8,
@@ -44,6 +47,9 @@ def service_settings_for(redis_url: str, root: Path) -> Settings:
         heartbeat_seconds=0.3,
         stale_after_seconds=2.0,
         describe_timeout_seconds=30.0,
+        webhook_secret=WEBHOOK_SECRET,
+        webhook_allow_private=True,  # the tests' receivers listen on 127.0.0.1
+        webhook_retry_seconds=[0.2, 0.5],
     )
 
 
@@ -51,6 +57,9 @@ def settings_env(settings: Settings, torch_home: Path) -> dict[str, str]:
     """The environment that makes a child process read ``settings`` (pydantic-settings parses JSON lists)."""
     env = {**os.environ, "TORCH_HOME": str(torch_home)}  # an empty TORCH_HOME: no VGG16 weights, for sure
     for name, value in settings.model_dump(mode="json", exclude_none=True).items():
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):  # dumped masked
+            value = secret.get_secret_value()
         env[f"FILTERVIZ_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
     return env
 
@@ -107,6 +116,27 @@ def start_worker(settings: Settings, env: dict[str, str], name: str, logs: Path)
         process.kill()
         raise
     return process
+
+
+def start_api(env: dict[str, str], log_path: Path, port: int | None = None) -> tuple[ServiceProcess, str]:
+    """The API (uvicorn) on a local port, once it answers /healthz; returns it and its base URL."""
+    port = port or free_port()
+    process = ServiceProcess(api_command("127.0.0.1", port), env, log_path)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz").status_code == 200
+        except httpx.TransportError:
+            assert process.popen.poll() is None, process.log()
+            return False
+
+    try:
+        wait_until(healthy, 30, "the API to start")
+    except BaseException:
+        process.kill()
+        raise
+    return process, url
 
 
 def submit(client: httpx.Client, spec: dict[str, object]) -> dict:
@@ -168,19 +198,8 @@ def worker(
 
 @pytest.fixture(scope="session")
 def api_url(service_env: dict[str, str], worker: ServiceProcess, service_root: Path) -> Iterator[str]:
-    port = free_port()
-    process = ServiceProcess(api_command("127.0.0.1", port), service_env, service_root / "api.log")
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz").status_code == 200
-        except httpx.TransportError:
-            assert process.popen.poll() is None, process.log()
-            return False
-
+    process, url = start_api(service_env, service_root / "api.log")
     try:
-        wait_until(healthy, 30, "the API to start")
         yield url
     finally:
         process.stop()

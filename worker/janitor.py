@@ -1,4 +1,4 @@
-"""Finds jobs whose worker died and queues them again; keeps this worker listed as alive.
+"""Finds jobs whose worker died and queues them again; keeps this worker listed as alive; cleans storage.
 
 The broker would redeliver such a job by itself, but only after the visibility timeout plus a
 restore sweep (many minutes, see DESIGN.md). A heartbeat on the job record tells much sooner.
@@ -6,12 +6,14 @@ restore sweep (many minutes, see DESIGN.md). A heartbeat on the job record tells
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from redis import RedisError
 
 from core.settings import Settings
 from core.stores import Stores
+from worker.cleanup import clean_storage
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,8 @@ class Janitor:
     def __init__(self, stores: Stores, settings: Settings, worker: str, send_render: Callable[[str], None]) -> None:
         self._stores, self._settings, self._worker = stores, settings, worker
         self._send_render = send_render
+        self._back_since: float | None = float("-inf")  # when Redis came back after an outage; None: it is out
+        self._next_cleanup = float("-inf")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="filterviz-janitor", daemon=True)
 
@@ -37,8 +41,16 @@ class Janitor:
             log.warning("could not unlist worker %s: %s", self._worker, exc)
 
     def sweep(self) -> list[str]:
-        """Stamp this worker alive and requeue every stale running job; returns the requeued ids."""
+        """Stamp this worker alive and requeue every stale running job; returns the requeued ids.
+
+        Right after a Redis outage every heartbeat looks stale, live renders included: for
+        ``stale_after_seconds`` after Redis is back, nothing is requeued, so they can beat again.
+        """
         self._stores.workers.stamp(self._worker)
+        if self._back_since is None:
+            self._back_since = time.monotonic()
+        if time.monotonic() - self._back_since < self._settings.stale_after_seconds:
+            return []
         requeued = []
         for job_id in self._stores.jobs.running_ids():
             if self._stores.jobs.requeue_if_stale(job_id, self._settings.stale_after_seconds):
@@ -52,6 +64,17 @@ class Janitor:
             try:
                 self.sweep()
             except RedisError as exc:
+                self._back_since = None
                 log.warning("janitor sweep failed: %s", exc)
+            self._clean_when_due()
             if self._stop.wait(self._settings.heartbeat_seconds):
                 return
+
+    def _clean_when_due(self) -> None:
+        if time.monotonic() < self._next_cleanup or self._back_since is None:
+            return
+        self._next_cleanup = time.monotonic() + self._settings.cleanup_interval_seconds
+        try:
+            clean_storage(self._stores)
+        except (RedisError, OSError) as exc:  # the next round tries again
+            log.warning("storage cleanup failed: %s", exc)

@@ -1,10 +1,11 @@
 """Start images: uploaded once, then named by id in POST /v1/jobs (init.type = image)."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
 
+from api.access import CallerDep, authorize
 from api.deps import Services, ServicesDep
 from api.problems import FieldError, Problem, invalid, problem_responses
 from api.schemas import UploadedImage
@@ -12,7 +13,9 @@ from core.errors import InvalidImage
 from core.images import ACCEPTED_FORMATS, image_id_for, open_image
 from core.storage import UPLOAD_SOURCE
 
-router = APIRouter(prefix="/v1/images", tags=["images"])
+router = APIRouter(
+    prefix="/v1/images", tags=["images"], dependencies=[Depends(authorize)], responses=problem_responses(401, 429)
+)
 
 RAW_TYPES = ("image/png", "image/jpeg")
 MULTIPART = "multipart/form-data"
@@ -37,11 +40,15 @@ UPLOAD_BODY = {
     "",
     status_code=201,
     response_model=UploadedImage,
-    responses=problem_responses(413, 415, 422),
+    responses=problem_responses(400, 413, 415, 422, 507),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
-async def upload_image(request: Request, services: ServicesDep) -> UploadedImage:
-    """Upload a PNG or JPEG: multipart field ``file``, or the raw image as the body."""
+async def upload_image(request: Request, services: ServicesDep, caller: CallerDep) -> UploadedImage:
+    """Upload a PNG or JPEG: multipart field ``file``, or the raw image as the body.
+
+    One still picture: animated or multi-frame files are refused. CMYK and 16-bit images are
+    converted to 8-bit RGB. Only the uploading API key can start a job from it; it is kept
+    FILTERVIZ_UPLOAD_RETENTION_SECONDS after its last upload or use."""
     limit = services.settings.max_upload_bytes
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == MULTIPART:
@@ -51,15 +58,16 @@ async def upload_image(request: Request, services: ServicesDep) -> UploadedImage
     else:
         detail = f"send {MULTIPART} with a field 'file', or the image itself as {' or '.join(RAW_TYPES)}"
         raise Problem(415, "Unsupported Media Type", detail)
-    return await run_in_threadpool(_store, data, services)
+    return await run_in_threadpool(_store, data, services, caller)
 
 
-def _store(data: bytes, services: Services) -> UploadedImage:
+def _store(data: bytes, services: Services, caller: str | None) -> UploadedImage:
     try:
         image = open_image(data, services.settings.max_image_pixels)
     except InvalidImage as exc:
         raise invalid([FieldError(loc=["body", "file"], msg=str(exc), type="invalid_image")]) from None
     image_id = image_id_for(data)
+    services.stores.upload_records.add(image_id, caller)  # first: a stored file without a record is garbage
     services.stores.uploads.put(image_id, UPLOAD_SOURCE, data)
     return UploadedImage(id=image_id, width=image.width, height=image.height)
 

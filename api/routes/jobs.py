@@ -1,20 +1,25 @@
-"""Render jobs: submit, read, list, cancel, and download their pictures."""
+"""Render jobs: submit, read, list, cancel, delete, and download their pictures."""
 
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from kombu.exceptions import OperationalError
 
+from api.access import CallerDep, authorize
 from api.deps import Services, ServicesDep
-from api.problems import FieldError, Problem, invalid, not_found, problem_responses
-from api.schemas import Job, JobPage, job_url
-from api.validation import request_errors
-from core.jobs import FilterResult, InvalidCursor, JobRecord, JobStatus
-from core.spec import RenderSpec
+from api.problems import FieldError, Problem, invalid, not_found, problem_responses, too_many, unavailable
+from api.schemas import Job, JobPage, JobRequest
+from api.validation import request_errors, webhook_errors
+from core.job_view import job_url
+from core.jobs import Admission, FilterResult, InvalidCursor, JobRecord, JobStatus, Limits
+from core.settings import Settings
+from core.spec import ImageInit
 from core.storage import GRID_PNG, filter_animation, filter_png
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(
+    prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(authorize)], responses=problem_responses(401, 429)
+)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -40,6 +45,24 @@ SPEC_EXAMPLES = {
 }
 
 VariantQuery = Annotated[int, Query(ge=0, description="which of the request's `diversity` pictures")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="any unique string (e.g. a UUID): a retry with the same key and body returns the same job "
+        "instead of queuing another; the same key with another body is refused (422)",
+    ),
+]
+SUBMIT_HEADERS = {
+    "Location": {"description": "the job's URL", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {
+        "description": "`true` when an earlier request with this Idempotency-Key created the job",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
 
 
 def picture_responses(media_type: str) -> dict[int | str, dict[str, Any]]:
@@ -50,20 +73,42 @@ def picture_responses(media_type: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-@router.post("", status_code=202, response_model=Job, responses=problem_responses(422, 503))
+@router.post(
+    "",
+    status_code=202,
+    response_model=Job,
+    responses={202: {"headers": SUBMIT_HEADERS}, **problem_responses(400, 422, 429, 503)},
+)
 def submit_job(
-    spec: Annotated[RenderSpec, Body(openapi_examples=SPEC_EXAMPLES)], services: ServicesDep, response: Response
+    request: Annotated[JobRequest, Body(openapi_examples=SPEC_EXAMPLES)],
+    services: ServicesDep,
+    caller: CallerDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Job:
-    """Validate a render request against the limits and the workers' catalog, then queue it."""
-    errors = request_errors(spec, services.settings, services.served_models(), services.stores.uploads)
+    """Validate a render request against the limits and the workers' catalog, then queue it.
+
+    A full queue answers 503 and a caller with too many unfinished jobs 429, both with Retry-After.
+    """
+    spec, settings = request.spec(), services.settings
+    errors = request_errors(spec, settings, services.served_models(), services.stores, caller)
+    errors += webhook_errors(request.webhook, settings)
     if errors:
         raise invalid(errors)
-    record = services.stores.jobs.create(spec)
-    try:
-        services.dispatcher.render(record.id)
-    except OperationalError:
-        services.stores.jobs.delete(record.id)
-        raise
+    fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    admission = services.stores.jobs.admit(
+        spec,
+        caller=caller,
+        webhook=request.webhook,
+        limits=Limits(settings.max_queued_jobs, settings.max_active_jobs_per_key),
+        idempotency=(idempotency_key, fingerprint) if idempotency_key else None,
+        idempotency_seconds=settings.idempotency_seconds,
+    )
+    record = _admitted(admission, idempotency_key, settings)
+    if admission.outcome == "replayed":
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        _dispatch(services, record)
     response.headers["Location"] = job_url(record.id)
     return Job.from_record(record)
 
@@ -71,21 +116,32 @@ def submit_job(
 @router.get("", response_model=JobPage, responses=problem_responses(422))
 def list_jobs(
     services: ServicesDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     status: JobStatus | None = None,
 ) -> JobPage:
-    """Jobs, newest first, optionally of one status."""
+    """The caller's jobs, newest first, optionally of one status."""
     try:
-        records, next_cursor = services.stores.jobs.page(limit, cursor, status)
+        records, next_cursor = services.stores.jobs.page(limit, cursor, status, caller)
     except InvalidCursor as exc:
         raise invalid([FieldError(loc=["query", "cursor"], msg=str(exc), type="invalid_cursor")]) from None
     return JobPage(jobs=[Job.from_record(record) for record in records], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=Job, responses=problem_responses(404))
-def get_job(job_id: str, services: ServicesDep) -> Job:
-    return Job.from_record(_record(services, job_id))
+def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> Job:
+    return Job.from_record(_record(services, job_id, caller))
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response, responses=problem_responses(404))
+def delete_job(job_id: str, services: ServicesDep, caller: CallerDep) -> Response:
+    """Forget a job and delete its pictures; a running job stops within a step or two. Webhooks already
+    due are still delivered."""
+    _record(services, job_id, caller)
+    services.stores.jobs.delete(job_id, caller)
+    services.stores.results.delete(job_id)
+    return Response(status_code=204)
 
 
 @router.post(
@@ -93,10 +149,11 @@ def get_job(job_id: str, services: ServicesDep) -> Job:
     response_model=Job,
     responses={202: {"model": Job, "description": "running: asked to stop"}, **problem_responses(404, 409)},
 )
-def cancel_job(job_id: str, services: ServicesDep, response: Response) -> Job:
+def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep, response: Response) -> Job:
     """A queued job is canceled at once (200); a running one stops within a step or two (202)."""
+    _record(services, job_id, caller)
     outcome = services.stores.jobs.cancel(job_id)
-    record = _record(services, job_id)
+    record = _record(services, job_id, caller)
     if outcome == "finished":
         raise Problem(
             409, "Conflict", f"job {job_id} already {record.status}; only queued or running jobs can be canceled"
@@ -107,45 +164,79 @@ def cancel_job(job_id: str, services: ServicesDep, response: Response) -> Job:
 
 
 @router.get("/{job_id}/filters/{n}.png", response_class=Response, responses=picture_responses("image/png"))
-def get_filter_png(job_id: str, n: int, request: Request, services: ServicesDep, variant: VariantQuery = 0) -> Response:
+def get_filter_png(
+    job_id: str, n: int, request: Request, services: ServicesDep, caller: CallerDep, variant: VariantQuery = 0
+) -> Response:
     """One filter's picture. Immutable once the job has succeeded."""
-    _result(services, job_id, n, variant)
+    _result(services, job_id, caller, n, variant)
     return _file(services, request, job_id, filter_png(n, variant), "image/png")
 
 
 @router.get("/{job_id}/filters/{n}.webp", response_class=Response, responses=picture_responses("image/webp"))
 def get_filter_animation(
-    job_id: str, n: int, request: Request, services: ServicesDep, variant: VariantQuery = 0
+    job_id: str, n: int, request: Request, services: ServicesDep, caller: CallerDep, variant: VariantQuery = 0
 ) -> Response:
     """The optimization of one filter's picture as an animated WebP (requests with ``snapshots``)."""
-    if not _result(services, job_id, n, variant).animation:
+    if not _result(services, job_id, caller, n, variant).animation:
         raise not_found(f"job {job_id} kept no snapshots; ask for them with snapshots > 0")
     return _file(services, request, job_id, filter_animation(n, variant), "image/webp")
 
 
 @router.get("/{job_id}/grid.png", response_class=Response, responses=picture_responses("image/png"))
-def get_grid_png(job_id: str, request: Request, services: ServicesDep) -> Response:
+def get_grid_png(job_id: str, request: Request, services: ServicesDep, caller: CallerDep) -> Response:
     """All of the job's filters on one contact sheet."""
-    _succeeded(services, job_id)
+    _succeeded(services, job_id, caller)
     return _file(services, request, job_id, GRID_PNG, "image/png")
 
 
-def _record(services: Services, job_id: str) -> JobRecord:
+def _admitted(admission: Admission, idempotency_key: str | None, settings: Settings) -> JobRecord:
+    """The created or replayed job, or the problem that says why there is none."""
+    if admission.outcome == "conflict":
+        msg = (
+            f"key {idempotency_key!r} was already used for another request (job {admission.conflicting_id}); "
+            "send a new key for a new request"
+        )
+        error = FieldError(loc=["header", "Idempotency-Key"], msg=msg, type="idempotency_key_reused")
+        raise Problem(422, "Idempotency-Key reused", msg, type="/problems/idempotency-key-reused", errors=[error])
+    if admission.outcome == "queue_full":
+        detail = f"{settings.max_queued_jobs} jobs are waiting for a worker, the most this service queues"
+        raise unavailable("Queue full", f"{detail}; try again later", "/problems/queue-full")
+    if admission.outcome == "caller_busy":
+        detail = f"{settings.max_active_jobs_per_key} of your jobs are queued or running, the most allowed"
+        raise too_many("Too many jobs", f"{detail}; wait for one to finish", "/problems/too-many-jobs")
+    assert admission.job is not None  # created or replayed
+    return admission.job
+
+
+def _dispatch(services: Services, record: JobRecord) -> None:
+    """Queue the new job's task; a job that could not be queued is forgotten (then 503)."""
+    services.stores.pending.add(record.id, record.request)  # lets a worker batch it with compatible jobs
+    try:
+        services.dispatcher.render(record.id)
+    except OperationalError:
+        services.stores.jobs.delete(record.id, record.caller)
+        raise
+    if isinstance(record.request.init, ImageInit):
+        services.stores.upload_records.keep(record.request.init.image_id)
+
+
+def _record(services: Services, job_id: str, caller: str | None) -> JobRecord:
+    """The caller's job; another caller's is as good as absent."""
     record = services.stores.jobs.get(job_id)
-    if record is None:
+    if record is None or record.caller != caller:
         raise not_found(f"no job {job_id!r}")
     return record
 
 
-def _succeeded(services: Services, job_id: str) -> JobRecord:
-    record = _record(services, job_id)
+def _succeeded(services: Services, job_id: str, caller: str | None) -> JobRecord:
+    record = _record(services, job_id, caller)
     if record.status != "succeeded":
         raise not_found(f"job {job_id} has no pictures (status: {record.status})")
     return record
 
 
-def _result(services: Services, job_id: str, n: int, variant: int) -> FilterResult:
-    record = _succeeded(services, job_id)
+def _result(services: Services, job_id: str, caller: str | None, n: int, variant: int) -> FilterResult:
+    record = _succeeded(services, job_id, caller)
     for result in record.results:
         if (result.filter, result.variant) == (n, variant):
             return result

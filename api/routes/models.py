@@ -2,8 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from api.access import authorize
 from api.deps import Services, ServicesDep
 from api.problems import FieldError, invalid, not_found, not_ready, problem_responses
 from api.schemas import ModelLayers, ModelSummary
@@ -11,7 +12,9 @@ from api.validation import size_message
 from core.catalog import LayerEntry, ModelEntry
 from core.errors import list_valid
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(
+    prefix="/v1/models", tags=["models"], dependencies=[Depends(authorize)], responses=problem_responses(401, 429)
+)
 
 
 @router.get("", response_model=list[ModelSummary], responses=problem_responses(503))

@@ -27,5 +27,32 @@ def test_the_openapi_document_describes_the_service(client: httpx.Client) -> Non
             for code, response in operation["responses"].items():
                 if code[0] in "45":
                     assert list(response["content"]) == ["application/problem+json"], (method, path, code)
-                elif code[0] == "2":
+                elif code[0] == "2" and code != "204":
                     assert response["content"], (method, path, code)  # a response model, or image/png
+
+
+def test_the_openapi_document_describes_access_idempotency_webhooks_and_limits(client: httpx.Client) -> None:
+    document = client.get("/openapi.json").json()
+    submit = document["paths"]["/v1/jobs"]["post"]
+
+    assert document["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key. Required on every /v1 route when the deployment configures keys "
+        "(FILTERVIZ_API_KEYS).",
+    }
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            assert (operation.get("security") == [{"HTTPBearer": []}]) == path.startswith("/v1"), path
+            if path.startswith("/v1"):
+                assert {"401", "429"} <= set(operation["responses"]), path
+                assert "Retry-After" in operation["responses"]["429"]["headers"]
+    assert [p["name"] for p in submit["parameters"] if p["in"] == "header"] == ["Idempotency-Key"]
+    assert set(submit["responses"]["202"]["headers"]) == {"Location", "Idempotent-Replayed"}
+    assert "Retry-After" in submit["responses"]["503"]["headers"]
+    webhook = document["components"]["schemas"]["JobRequest"]["properties"]["webhook"]
+    assert "Standard Webhooks" in webhook["description"]
+    assert "webhook" in document["components"]["schemas"]["Job"]["properties"]
+    assert set(document["paths"]["/v1/jobs/{job_id}"]) == {"get", "delete"}
+    assert "204" in document["paths"]["/v1/jobs/{job_id}"]["delete"]["responses"]
+    assert "507" in document["paths"]["/v1/images"]["post"]["responses"]

@@ -1,12 +1,11 @@
 """Checks of a render request against the limits, the published catalog and the uploads (no HTTP)."""
 
-from pathlib import Path
-
 from api.validation import catalog_errors, limit_errors, upload_errors
 from core.catalog import LayerEntry, ModelEntry
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.storage import UPLOAD_SOURCE, LocalStorage
+from core.storage import UPLOAD_SOURCE
+from core.stores import Stores
 
 BLOCK = LayerEntry(
     name="blocks.2", aliases=["blocks.2.0"], module_path="blocks.2", type="Sequential",
@@ -77,13 +76,17 @@ def test_unknown_model_layer_and_filters_name_what_is_valid() -> None:
     ]
 
 
-def test_a_start_image_must_have_been_uploaded(tmp_path: Path) -> None:
-    uploads = LocalStorage(tmp_path)
+def test_a_start_image_must_have_been_uploaded_by_the_same_caller(scratch: tuple[Settings, Stores]) -> None:
+    stores = scratch[1]
     image_id = "ab" * 16
     request = spec(init={"type": "image", "image_id": image_id})
+    unknown = [(["body", "init", "image_id"], f"no uploaded image '{image_id}'; upload one with POST /v1/images")]
 
-    assert messages(upload_errors(request, uploads)) == [
-        (["body", "init", "image_id"], f"no uploaded image '{image_id}'; upload one with POST /v1/images")
-    ]
-    uploads.put(image_id, UPLOAD_SOURCE, b"an image")
-    assert upload_errors(request, uploads) == []
+    assert messages(upload_errors(request, stores, None)) == unknown
+    stores.upload_records.add(image_id, "alice")
+    stores.uploads.put(image_id, UPLOAD_SOURCE, b"an image")
+    assert upload_errors(request, stores, "alice") == []
+    assert messages(upload_errors(request, stores, "bob")) == unknown  # another key's image
+    assert messages(upload_errors(request, stores, None)) == unknown
+    stores.uploads.delete(image_id)
+    assert messages(upload_errors(request, stores, "alice")) == unknown  # its file is gone

@@ -1,5 +1,8 @@
 """The janitor: a worker that went silent has its job queued again; this worker is listed alive."""
 
+import pytest
+from redis import RedisError
+
 from core.redis_client import connect
 from core.settings import Settings
 from core.spec import RenderSpec
@@ -35,3 +38,36 @@ def test_a_stopped_janitor_unlists_its_worker(scratch: tuple[Settings, Stores]) 
     janitor.stop()
 
     assert stores.workers.alive(60) == []
+
+
+def test_after_a_redis_outage_live_jobs_get_time_to_beat_again(
+    scratch: tuple[Settings, Stores], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, stores = scratch
+    settings = settings.model_copy(update={"stale_after_seconds": 0.5, "heartbeat_seconds": 0.05})
+    alive, dead = (stores.jobs.create(SPEC).id for _ in range(2))
+    token = stores.jobs.claim(alive, "w1@test", 3, 30).token
+    stores.jobs.claim(dead, "w2@test", 3, 30)
+    redis = connect(settings.redis_url)
+    for job_id in (alive, dead):  # both last heard of before Redis went away
+        redis.hset(f"filterviz:job:{job_id}", "heartbeat_at", "0")
+    outage = {"sweeps": 3}
+    stamp = stores.workers.stamp
+
+    def stamp_unless_down(name: str) -> None:
+        if outage["sweeps"]:
+            outage["sweeps"] -= 1
+            raise RedisError("Connection refused")
+        stamp(name)
+
+    monkeypatch.setattr(stores.workers, "stamp", stamp_unless_down)
+    janitor = Janitor(stores, settings, "w9@test", lambda job_id: None)
+    janitor.start()
+    try:
+        wait_until(lambda: "w9@test" in stores.workers.alive(5), 5, "Redis to be back for the janitor")
+        # the live job's worker reconnects too and beats again; the dead one's never does
+        wait_until(lambda: stores.jobs.beat(alive, token) == "ok" and stores.jobs.get(dead).status == "queued", 5,
+                   "the dead worker's job to be requeued", interval=0.1)  # fmt: skip
+    finally:
+        janitor.stop()
+    assert stores.jobs.get(alive).status == "running"

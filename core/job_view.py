@@ -1,0 +1,85 @@
+"""The public view of a job: what GET /v1/jobs/{id} answers and what a webhook carries. Torch-free.
+
+It lives in core because two processes render it: the API, and the workers that send webhooks.
+"""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from core.jobs import FilterResult, JobError, JobRecord, JobStatus
+from core.spec import RenderSpec
+
+
+def job_url(job_id: str) -> str:
+    return f"/v1/jobs/{job_id}"
+
+
+def filter_url(job_id: str, filter_index: int, variant: int = 0, extension: str = "png") -> str:
+    return f"{job_url(job_id)}/filters/{filter_index}.{extension}" + (f"?variant={variant}" if variant else "")
+
+
+def grid_url(job_id: str) -> str:
+    return f"{job_url(job_id)}/grid.png"
+
+
+class Progress(BaseModel):
+    step: int = Field(description="optimization steps done")
+    steps: int
+
+
+class FilterResultLink(BaseModel):
+    filter: int
+    variant: int = Field(description="which of the request's `diversity` pictures of this filter")
+    activation: float = Field(description="the objective (e.g. mean activation) the final 8-bit PNG produces")
+    start_activation: float = Field(description="... and the start image")
+    dead: bool = Field(description="the filter never fired: silent on the start image and on the result")
+    url: str = Field(examples=["/v1/jobs/0123456789abcdef0123456789abcdef/filters/0.png"])
+    animation_url: str | None = Field(description="animated WebP of the snapshots, when the request asked for them")
+
+    @classmethod
+    def from_result(cls, job_id: str, result: FilterResult) -> "FilterResultLink":
+        return cls(
+            **result.model_dump(exclude={"animation"}),
+            url=filter_url(job_id, result.filter, result.variant),
+            animation_url=filter_url(job_id, result.filter, result.variant, "webp") if result.animation else None,
+        )
+
+
+class Job(BaseModel):
+    id: str
+    status: JobStatus
+    request: RenderSpec = Field(description="the request, normalized (filters as a sorted list, size as [h, w])")
+    progress: Progress
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int = Field(description="how many times a worker started this job")
+    cancel_requested: bool
+    results: list[FilterResultLink]
+    grid_url: str | None
+    error: JobError | None
+    device: str | None = Field(description="where it rendered, e.g. cpu or cuda:0")
+    seconds: dict[str, float] = Field(description="time spent, by phase")
+    webhook: str | None = Field(description="where its start and end are POSTed (signed, Standard Webhooks)")
+
+    @classmethod
+    def from_record(cls, record: JobRecord) -> "Job":
+        succeeded = record.status == "succeeded"
+        return cls(
+            id=record.id,
+            status=record.status,
+            request=record.request,
+            progress=Progress(step=record.step, steps=record.steps),
+            created_at=record.created_at,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            attempts=record.attempts,
+            cancel_requested=record.cancel_requested,
+            results=[FilterResultLink.from_result(record.id, result) for result in record.results],
+            grid_url=grid_url(record.id) if succeeded else None,
+            error=record.error,
+            device=record.device,
+            seconds=record.seconds,
+            webhook=record.webhook,
+        )

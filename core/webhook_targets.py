@@ -1,0 +1,58 @@
+"""Where a webhook may be sent: http(s) URLs whose host resolves to public addresses only. Torch-free.
+
+A target is checked when a job is submitted and again at every delivery, and the delivery connects
+to the very address that was checked, so a name that re-resolves to an internal address later
+(DNS rebinding) cannot turn filterviz into a proxy into its own network.
+"""
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+MAX_URL_LENGTH = 2048
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class ForbiddenTarget(ValueError):
+    """The URL may not receive webhooks; the message says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    host: str  # as written in the URL: the Host header and the TLS server name
+    address: str  # the checked IP address to connect to
+
+
+def resolve_target(url: str, allow_private: bool) -> Target:
+    """Check ``url`` and pick the address to deliver to; ForbiddenTarget says what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ForbiddenTarget("a webhook must be an absolute http:// or https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise ForbiddenTarget("a webhook URL may not carry credentials")
+    try:
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    except ValueError:
+        raise ForbiddenTarget("the webhook URL's port is not a number from 0 to 65535") from None
+    try:
+        found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise ForbiddenTarget(f"the webhook host {parts.hostname!r} does not resolve") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    if not allow_private:
+        internal = [address for address in addresses if not _public(address)]
+        if internal:
+            raise ForbiddenTarget(
+                f"the webhook host {parts.hostname!r} resolves to {', '.join(internal)}: "
+                "loopback, private, link-local and other non-public addresses are not allowed"
+            )
+    return Target(url=url, host=parts.hostname, address=addresses[0])
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])  # drop an IPv6 zone
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast

@@ -1,0 +1,111 @@
+"""Delivering webhook events from the outbox: signed POSTs, retried with backoff, at least once.
+
+A thread in the worker's parent process (like the janitor). Each event is POSTed as
+``{"type", "timestamp", "data": <the job, as GET /v1/jobs/{id} shows it>}`` with the Standard
+Webhooks headers. A 2xx settles it; 410 Gone too (the receiver asks for no more); anything else, a
+timeout or a refused connection is retried after the next of ``webhook_retry_seconds``; after the
+last it is dropped with an error in the log. Receivers dedupe by ``webhook-id``.
+"""
+
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+import httpx
+from redis import RedisError
+
+from core.job_view import Job
+from core.jobs import JobRecord, decode_record
+from core.settings import Settings
+from core.webhook_outbox import OutboxEvent, WebhookOutbox
+from core.webhook_signing import signed_headers, signing_key
+from core.webhook_targets import ForbiddenTarget, Target, resolve_target
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+BATCH = 20
+LEASE_MARGIN_SECONDS = 30.0  # an event is handed to another sender only this long after its timeout
+USER_AGENT = "filterviz-webhooks/1.0"
+
+
+class WebhookSender:
+    def __init__(self, outbox: WebhookOutbox, settings: Settings) -> None:
+        assert settings.webhook_secret is not None  # started only where webhooks are configured
+        self._outbox, self._settings = outbox, settings
+        self._key = signing_key(settings.webhook_secret.get_secret_value())
+        self._http = httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="filterviz-webhooks", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._http.close()
+
+    def deliver_due(self) -> int:
+        """Attempt every due event once; returns how many were attempted."""
+        lease = self._settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
+        events = self._outbox.take_due(BATCH, lease)
+        for event in events:
+            self._attempt(event)
+        return len(events)
+
+    def _attempt(self, event: OutboxEvent) -> None:
+        record = decode_record(event.fields)
+        assert record is not None and record.webhook is not None  # the outbox records only such jobs
+        try:
+            target = resolve_target(record.webhook, self._settings.webhook_allow_private)
+            status = self._post(target, event.id, _body(event, record))
+        except ForbiddenTarget as exc:
+            log.error("webhook %s to %s dropped: %s", event.id, record.webhook, exc)
+            self._outbox.settle(event.id)
+            return
+        except httpx.HTTPError as exc:
+            status, error = None, f"{type(exc).__name__}: {exc}"
+        else:
+            error = f"HTTP {status}"
+        if status is not None and (200 <= status < 300 or status == 410):
+            self._outbox.settle(event.id)
+        elif event.attempt <= len(self._settings.webhook_retry_seconds):
+            delay = self._settings.webhook_retry_seconds[event.attempt - 1]
+            log.warning("webhook %s to %s failed (%s); retrying in %g s", event.id, record.webhook, error, delay)
+            self._outbox.retry_later(event.id, delay)
+        else:
+            log.error("webhook %s to %s dropped after %d attempts (%s)", event.id, record.webhook, event.attempt, error)
+            self._outbox.settle(event.id)
+
+    def _post(self, target: Target, msg_id: str, body: bytes) -> int:
+        """POST to the address that was checked (not a fresh DNS answer), naming the host for HTTP and TLS."""
+        url = httpx.URL(target.url).copy_with(host=target.address)
+        headers = signed_headers(self._key, msg_id, int(time.time()), body)
+        headers.update({"host": _host_header(target), "user-agent": USER_AGENT})
+        response = self._http.post(url, content=body, headers=headers, extensions={"sni_hostname": target.host})
+        return response.status_code
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.deliver_due()
+            except RedisError as exc:
+                log.warning("webhook sender: %s", exc)
+                busy = 0
+            if not busy and self._stop.wait(POLL_SECONDS):
+                return
+
+
+def _body(event: OutboxEvent, record: JobRecord) -> bytes:
+    timestamp = datetime.fromtimestamp(event.timestamp, UTC).isoformat().replace("+00:00", "Z")
+    document = {"type": event.type, "timestamp": timestamp, "data": Job.from_record(record).model_dump(mode="json")}
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _host_header(target: Target) -> str:
+    url = httpx.URL(target.url)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return host if url.port is None else f"{host}:{url.port}"
