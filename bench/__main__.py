@@ -8,7 +8,8 @@ import importlib
 import sys
 import time
 
-BENCHES = ["engine", "service"]  # bench.<name> modules with a main(); `make bench-quality` runs bench.quality
+# bench.<name> modules with a main(); `make bench-quality` runs bench.quality
+BENCHES = ["engine", "precision", "memory", "service", "batching", "load"]
 
 
 def main() -> None:

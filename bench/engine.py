@@ -1,46 +1,55 @@
-"""Engine throughput against a naive seed port and the machine's conv roofline, in one run.
+"""Engine throughput against a naive seed port, a Lucid-style renderer and the conv roofline, in one run.
 
-    python -m bench.engine [--filters 16] [--steps 20] [--size 128] [--layer block4_conv1]
+    python -m bench.engine [--filters 16] [--steps 20] [--size 128] [--layer block4_conv1] [--rounds 2]
 
 Prints filter-steps per second (one filter, one optimization step) for VGG16 at the seed's
-settings. Timings depend on arithmetic, not on weight values, so without the real VGG16
-weights a seeded random state dict is planted in a temporary TORCH_HOME.
+settings: filterviz classic and robust, in fp32 and bf16; the naive seed port; a lucent-style
+batched ``render_vis`` (bench/lucid_reference.py: torch-lucent itself pins kornia<=0.4.1, which does
+not import under torch 2.x, so its recipe is re-implemented there line for line); and the roofline,
+the measured peak conv FLOP/s of this machine divided by the work of one filter-step. Variants
+run in turns, ``--rounds`` times, each keeping its best round (the machine may be shared). All of
+them run in this one process after ``configure_process`` (threads, allocator), the setup a worker
+gets too. Timings depend on arithmetic, not on weight values: without the real VGG16 weights a
+seeded random state dict is planted in a temporary TORCH_HOME.
 """
 
 import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.lucid_reference import lucid_render
 from bench.naive_seed import naive_render
-from core.engine import list_layers, load_model, render, weights_available
+from core.engine import load_model, render, resolve_layer, weights_available
+from core.engine.layers import forward_flops
+from core.engine.probe import LayerProbe
 from core.engine.render import start_pixels
+from core.engine.runtime import configure_process
+from core.engine.transforms import STANDARD
 from core.spec import RenderSpec
 
 
-def conv_flops_per_image(layer_name: str, size: int) -> float:
-    """Forward FLOPs (2 per multiply-add) of VGG16's convs up to and including ``layer_name``."""
-    flops, in_channels = 0.0, 3
-    for layer in list_layers("vgg16", size):
-        channels, height, width = layer.output_shape
-        if layer.is_conv:
-            flops += 2 * in_channels * channels * 9 * height * width
-        in_channels = channels
-        if layer.name == layer_name:
-            return flops
-    raise ValueError(layer_name)
+def plant_weights_if_missing() -> None:
+    if not weights_available("vgg16"):
+        from tests.engine_fixtures import plant_vgg16_weights
+
+        os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="filterviz-bench-")
+        plant_vgg16_weights(Path(os.environ["TORCH_HOME"]))
+        print("VGG16 weights not found: timing a planted random state dict (same arithmetic).")
 
 
-def peak_conv_flops(size: int, repeats: int = 5) -> tuple[float, str]:
-    """The best FLOP/s this machine's fp32 conv reaches on the VGG16 conv shapes (batch 16, channels-last)."""
+def peak_conv_flops(size: int, dtype: torch.dtype, repeats: int = 5) -> tuple[float, str]:
+    """The best FLOP/s this machine's conv reaches on the VGG16 conv shapes (batch 16, channels-last)."""
     best, best_shape = 0.0, ""
     for channels, side in ((64, size), (128, size // 2), (256, size // 4), (512, size // 8)):
-        x = torch.randn(16, channels, side, side).contiguous(memory_format=torch.channels_last)
-        w = torch.randn(channels, channels, 3, 3).contiguous(memory_format=torch.channels_last)
+        x = torch.randn(16, channels, side, side, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(channels, channels, 3, 3, dtype=dtype).contiguous(memory_format=torch.channels_last)
         F.conv2d(x, w, padding=1)  # warm-up: lets oneDNN pick its kernel
         started = time.perf_counter()
         for _ in range(repeats):
@@ -52,50 +61,92 @@ def peak_conv_flops(size: int, repeats: int = 5) -> tuple[float, str]:
     return best, best_shape
 
 
+def filter_step_flops(layer: str, side: int) -> float:
+    """One filter-step: the forward to the layer and the gradient back to the input (as much again)."""
+    return 2 * forward_flops("vgg16", (side, side))[resolve_layer("vgg16", layer, side).module_path]
+
+
+def best_rates(variants: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """Filter-steps per second of each variant (a callable that runs once and returns filter-steps
+    per second), best of ``rounds`` turns."""
+    best = dict.fromkeys(variants, 0.0)
+    for number in range(rounds):
+        for name, run in variants.items():
+            best[name] = max(best[name], run())
+            print(f"  round {number + 1}: {name:28} {best[name]:7.2f}", flush=True)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--filters", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--layer", default="block4_conv1")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--naive-filters", type=int, default=2, help="filters for the (slow) naive port")
     args = parser.parse_args()
-
-    if not weights_available("vgg16"):
-        from tests.engine_fixtures import plant_vgg16_weights
-
-        os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="filterviz-bench-")
-        plant_vgg16_weights(Path(os.environ["TORCH_HOME"]))
-        print("VGG16 weights not found: timing a planted random state dict (same arithmetic).")
+    threads = configure_process()
+    plant_weights_if_missing()
 
     spec = RenderSpec(layer=args.layer, filters=f"0-{args.filters - 1}", steps=args.steps, size=args.size)
-    render(spec.model_copy(update={"steps": 1}), device="cpu")  # load and warm up
-    engine_seconds = render(spec, device="cpu").seconds["optimize"]
-    engine_rate = args.filters * args.steps / engine_seconds
-
+    work = args.filters * args.steps
     model = load_model("vgg16")
-    conv_base = torch.nn.Sequential(model[0], model[1].features)  # the seed's include_top=False
-    layer = next(info for info in list_layers("vgg16", args.size) if info.name == args.layer)
-    index = int(layer.module_path.split(".")[1])
-    output_module = model[1].features[index + 1 if layer.relu else index]  # the ReLU after a conv
-    starts = start_pixels(spec, None)
-    started = time.perf_counter()
-    for row in range(args.naive_filters):
-        naive_render(conv_base, output_module, row, starts[row], args.steps, 1.0)
-    naive_rate = args.naive_filters * args.steps / (time.perf_counter() - started)
+    layer = resolve_layer("vgg16", args.layer, args.size)
+    render(spec.model_copy(update={"steps": 1}), device="cpu")  # load and warm up
 
-    flops_per_filter_step = 2 * conv_flops_per_image(args.layer, args.size)  # forward + input gradient
-    peak, peak_shape = peak_conv_flops(args.size)
-    roofline_rate = peak / flops_per_filter_step
+    def engine(method: str, precision: str) -> Callable[[], float]:
+        variant = RenderSpec(layer=args.layer, filters=spec.filters, steps=args.steps, size=args.size,
+                             method=method, precision=precision)  # fmt: skip
+        return lambda: work / render(variant, device="cpu").seconds["optimize"]
+
+    def lucent() -> float:
+        np.random.seed(0)
+        torch.manual_seed(0)
+        started = time.perf_counter()
+        lucid_render(LayerProbe(model, [layer.module_path]), layer.relu, spec.filters, args.size, args.steps)
+        return work / (time.perf_counter() - started)
+
+    def naive() -> float:
+        conv_base = torch.nn.Sequential(model[0], model[1].features)  # the seed's include_top=False
+        index = int(layer.module_path.split(".")[1])
+        output_module = model[1].features[index + 1 if layer.relu else index]  # the ReLU after a conv
+        starts = start_pixels(spec, None)
+        started = time.perf_counter()
+        for row in range(args.naive_filters):
+            naive_render(conv_base, output_module, row, starts[row], args.steps, 1.0)
+        return args.naive_filters * args.steps / (time.perf_counter() - started)
+
+    variants = {
+        "filterviz classic fp32": engine("classic", "fp32"),
+        "filterviz classic bf16": engine("classic", "bf16"),
+        "filterviz robust fp32": engine("robust", "fp32"),
+        "filterviz robust bf16": engine("robust", "bf16"),
+        "lucent-style render_vis fp32": lucent,
+        "naive seed port fp32": naive,
+    }
+    print(f"\ntiming ({args.rounds} rounds, best of each):")
+    rates = best_rates(variants, args.rounds)
+
+    peaks = {"fp32": peak_conv_flops(args.size, torch.float32), "bf16": peak_conv_flops(args.size, torch.bfloat16)}
+    plain = filter_step_flops(args.layer, args.size)
+    padded = filter_step_flops(args.layer, args.size + 2 * STANDARD.pad)
+    work_of = {name: padded if ("robust" in name or "lucent" in name) else plain for name in rates}
 
     print(f"\nVGG16 {args.layer}, {args.filters} filters, {args.steps} steps, {args.size} px, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"work per filter-step: {flops_per_filter_step / 1e9:.1f} GFLOP (forward to the layer + input gradient)")
-    print(f"measured conv peak: {peak / 1e9:.1f} GFLOP/s fp32 ({peak_shape}, batch 16)\n")
-    print(f"{'':28}{'filter-steps/s':>16}{'vs naive':>10}{'of roofline':>13}")
-    for name, rate in (("filterviz classic (fp32)", engine_rate), ("naive seed port", naive_rate),
-                       ("roofline (conv peak)", roofline_rate)):
-        print(f"{name:28}{rate:16.2f}{rate / naive_rate:9.2f}x{rate / roofline_rate:12.0%}")
+          f"{threads} threads, torch {torch.__version__}")
+    print(f"work per filter-step: {plain / 1e9:.1f} GFLOP (forward to the layer + input gradient; "
+          f"{padded / 1e9:.1f} at the {args.size + 2 * STANDARD.pad} px that robust and lucent see)")
+    for precision, (peak, shape) in peaks.items():
+        print(f"measured conv peak {precision}: {peak / 1e9:.0f} GFLOP/s ({shape}, batch 16)")
+    print(f"\n{'':30}{'filter-steps/s':>15}{'vs naive':>10}{'vs lucent':>11}{'of roofline':>13}")
+    naive_rate, lucent_rate = rates["naive seed port fp32"], rates["lucent-style render_vis fp32"]
+    for name, rate in rates.items():
+        precision = name.rsplit(" ", 1)[1]
+        roofline = peaks[precision][0] / work_of[name]
+        print(f"{name:30}{rate:15.2f}{rate / naive_rate:9.2f}x{rate / lucent_rate:10.2f}x{rate / roofline:12.0%}")
+    for precision, (peak, _) in peaks.items():
+        print(f"{'roofline ' + precision + ' (128 px work)':30}{peak / plain:15.2f}")
 
 
 if __name__ == "__main__":

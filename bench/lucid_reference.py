@@ -83,7 +83,7 @@ def lucid_render(probe: LayerProbe, relu: bool, filters: list[int], size: int, s
         x = image_fn()
         for transform in STANDARD_TRANSFORMS:
             x = transform(x)
-        output = probe(x * 255)
+        (output,) = probe(x * 255)
         output = F.relu(output) if relu else output
         loss = -channel(output, targets).sum()
         loss.backward()

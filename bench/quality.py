@@ -22,10 +22,11 @@ import torch
 from bench.lucid_reference import lucid_render
 from core.engine import load_model, render, resolve_layer, weights_available
 from core.engine.objectives import channel
-from core.engine.pictures import encode_grid
+from core.engine.pictures import encode_png
 from core.engine.probe import LayerProbe
 from core.engine.render import FilterRender
 from core.engine.transforms import random_warp
+from core.grid import encode_grid
 from core.spec import METHOD_DEFAULTS, RenderSpec
 
 OUT = Path("var/bench-quality")
@@ -46,12 +47,12 @@ class Score:
 
 def score(model: torch.nn.Module, layer, filters: list[int], pictures: torch.Tensor) -> tuple[float, float, float]:
     """(mean activation, mean activation under random warps, dead fraction) of (B, H, W, 3) uint8 pictures."""
-    probe = LayerProbe(model, layer.module_path)
+    probe = LayerProbe(model, [layer.module_path])
     targets = torch.tensor(filters)
     pixels = pictures.permute(0, 3, 1, 2).float()
 
     def measure(x: torch.Tensor) -> torch.Tensor:
-        output = probe(x)
+        (output,) = probe(x)
         return channel(torch.relu(output) if layer.relu else output, targets)
 
     with torch.no_grad():
@@ -103,7 +104,7 @@ def main() -> None:
         def add(method: str, steps: int, pictures: torch.Tensor, seconds: float) -> None:
             scores.append(Score(method, steps, seconds, *score(model, layer, filters, pictures)))
             name = f"{model_name}-{layer_name}-{method.split()[0]}-{steps}.png"
-            (OUT / name).write_bytes(encode_grid(pictures, [str(f) for f in filters]))
+            (OUT / name).write_bytes(encode_grid([encode_png(p) for p in pictures], [str(f) for f in filters]))
 
         robust, robust_seconds = engine_run(RenderSpec(method="robust", **base))
         classic, classic_seconds = engine_run(RenderSpec(method="classic", steps=robust_steps, **base))
@@ -115,7 +116,7 @@ def main() -> None:
         np.random.seed(0)
         torch.manual_seed(0)
         started = time.perf_counter()
-        reference = lucid_render(LayerProbe(model, layer.module_path), layer.relu, filters, args.size, reference_steps)
+        reference = lucid_render(LayerProbe(model, [layer.module_path]), layer.relu, filters, args.size, reference_steps)
         add("lucid-style reference", reference_steps, reference, time.perf_counter() - started)
 
         lucid = scores[-1]

@@ -1,12 +1,14 @@
 """The workers' Celery app, built from Settings at import so that ``celery -A worker.app worker`` finds it."""
 
 from celery import Celery
+from celery.signals import celeryd_init, worker_process_init
 from kombu import Queue
 
 from core.queues import DESCRIBE_TASK, META_QUEUE, RENDER_QUEUE
 from core.redis_client import redis_url
 from core.settings import Settings
 from worker.lifecycle import install_parent_duties
+from worker.placement import note_pool_size, set_up_render_process
 
 # The broker redelivers an unacknowledged task after its visibility timeout; it must exceed the
 # longest job, or a job still running would be handed to a second worker.
@@ -37,3 +39,5 @@ def create_celery(settings: Settings) -> Celery:
 settings = Settings()
 app = create_celery(settings)
 install_parent_duties(app, settings)
+celeryd_init.connect(note_pool_size, weak=False)
+worker_process_init.connect(lambda **_: set_up_render_process(settings), weak=False)

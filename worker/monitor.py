@@ -1,9 +1,8 @@
-"""Watching over one claimed job while it renders: heartbeat, progress, cancellation."""
+"""Watching over the claimed jobs of a batch while it renders: heartbeats, progress, cancellation."""
 
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 from redis import RedisError
 
@@ -13,31 +12,24 @@ log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 0.25
 
-StepCallback = Callable[[int, int], None]  # on_step(done, total), as core.engine.render calls it
 
+class BatchMonitor:
+    """Keeps every watched job's heartbeat fresh from one thread (loading a model or one step may
+    take long). ``step`` writes each job's progress at most every PROGRESS_INTERVAL_SECONDS, reads
+    its record after every step, and tells which jobs must stop: "cancel" (a client asked) or
+    "lost" (the job was handed to another worker after this one went silent too long)."""
 
-class Canceled(Exception):
-    """The job's record asks the render to stop."""
-
-
-class ClaimLost(Exception):
-    """The job was handed to another worker (this one went silent too long); stop without a trace."""
-
-
-class JobMonitor:
-    """Keeps the job's heartbeat fresh from a thread (loading a model or one step may take long)
-    and gives the engine an ``on_step`` that writes progress at most every PROGRESS_INTERVAL_SECONDS,
-    reads the record after every step, and raises :class:`Canceled` or :class:`ClaimLost` there."""
-
-    def __init__(self, jobs: JobStore, job_id: str, token: str, heartbeat_seconds: float) -> None:
-        self._jobs, self._job_id, self._token = jobs, job_id, token
+    def __init__(self, jobs: JobStore, heartbeat_seconds: float) -> None:
+        self._jobs = jobs
         self._heartbeat_seconds = heartbeat_seconds
-        self._state: BeatState = "ok"
-        self._last_progress = float("-inf")
+        self._tokens: dict[str, str] = {}
+        self._states: dict[str, BeatState] = {}
+        self._last_progress: dict[str, float] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat_until_stopped, name=f"heartbeat-{job_id}", daemon=True)
+        self._thread = threading.Thread(target=self._beat_until_stopped, name="heartbeats", daemon=True)
 
-    def __enter__(self) -> "JobMonitor":
+    def __enter__(self) -> "BatchMonitor":
         self._thread.start()
         return self
 
@@ -45,30 +37,51 @@ class JobMonitor:
         self._stop.set()
         self._thread.join()
 
-    def on_step(self, done: int, total: int) -> None:
+    def watch(self, job_id: str, token: str) -> None:
+        with self._lock:
+            self._tokens[job_id] = token
+            self._states[job_id] = "ok"
+            self._last_progress[job_id] = float("-inf")
+
+    def release(self, job_id: str) -> None:
+        with self._lock:
+            self._tokens.pop(job_id, None)
+
+    def step(self, progress: dict[str, tuple[int, int]]) -> dict[str, BeatState]:
+        """Record each job's (done, total); returns the jobs that must stop, with why."""
         now = time.monotonic()
-        if done == total or now - self._last_progress >= PROGRESS_INTERVAL_SECONDS:
-            self._last_progress = now
-            self._beat(done, total)
-        else:
-            self._check()
-        if self._state == "cancel":
-            raise Canceled(f"job {self._job_id} was canceled at step {done} of {total}")
-        if self._state == "lost":
-            raise ClaimLost(f"job {self._job_id} belongs to another worker now")
+        stopping: dict[str, BeatState] = {}
+        for job_id, (done, total) in progress.items():
+            if done == total or now - self._last_progress[job_id] >= PROGRESS_INTERVAL_SECONDS:
+                self._last_progress[job_id] = now
+                self._beat(job_id, done, total)
+            else:
+                self._check(job_id)
+            if self._states[job_id] != "ok":
+                stopping[job_id] = self._states[job_id]
+        return stopping
 
     def _beat_until_stopped(self) -> None:
         while not self._stop.wait(self._heartbeat_seconds):
-            self._beat()
+            with self._lock:
+                watched = list(self._tokens)
+            for job_id in watched:
+                self._beat(job_id)
 
-    def _beat(self, done: int | None = None, total: int | None = None) -> None:
+    def _beat(self, job_id: str, done: int | None = None, total: int | None = None) -> None:
+        token = self._tokens.get(job_id)
+        if token is None:
+            return
         try:
-            self._state = self._jobs.beat(self._job_id, self._token, done, total)
+            self._states[job_id] = self._jobs.beat(job_id, token, done, total)
         except RedisError as exc:  # render on through a short Redis outage; the next beat may get through
-            log.warning("heartbeat of job %s failed: %s", self._job_id, exc)
+            log.warning("heartbeat of job %s failed: %s", job_id, exc)
 
-    def _check(self) -> None:
+    def _check(self, job_id: str) -> None:
+        token = self._tokens.get(job_id)
+        if token is None:
+            return
         try:
-            self._state = self._jobs.check(self._job_id, self._token)
+            self._states[job_id] = self._jobs.check(job_id, token)
         except RedisError as exc:
-            log.warning("could not read the state of job %s: %s", self._job_id, exc)
+            log.warning("could not read the state of job %s: %s", job_id, exc)

@@ -1,7 +1,8 @@
 """The two ways of climbing an objective: the seed's pixel ascent and the robust Lucid recipe.
 
-Both expose the same three calls to the render loop: ``candidate()`` (what the model sees this
-step), ``step(objective)`` (climb the (B,) objective) and ``image()`` (current (B, 3, H, W) pixels).
+Both expose the same calls to the render loop: ``candidate()`` (what the model sees this step),
+``step(objective)`` (climb the (B,) objective), ``image()`` (current (B, 3, H, W) pixels) and
+``keep(rows)`` (drop every other row, e.g. those of a canceled request, keeping the rest's state).
 """
 
 import torch
@@ -29,6 +30,9 @@ class ClassicAscent:
     def image(self) -> torch.Tensor:
         return self._pixels.detach()
 
+    def keep(self, rows: torch.Tensor) -> None:
+        self._pixels = self._pixels.detach()[rows].contiguous(memory_format=torch.channels_last)
+
 
 class RobustAscent:
     """Adam on a decorrelated Fourier image, each step seen through a fresh random warp per row."""
@@ -36,6 +40,7 @@ class RobustAscent:
     def __init__(self, start: FourierImage, learning_rate: float, generators: list[torch.Generator]) -> None:
         self._image = start
         self._generators = generators
+        self._learning_rate = learning_rate
         self._optimizer = torch.optim.Adam(start.parameters(), lr=learning_rate)
 
     def candidate(self) -> torch.Tensor:
@@ -49,3 +54,14 @@ class RobustAscent:
     def image(self) -> torch.Tensor:
         with torch.no_grad():
             return self._image()
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Adam's moments are per element: the kept rows go on exactly as they would have."""
+        state = self._optimizer.state.get(self._image.spectrum, {})
+        self._image = self._image.rows(rows)
+        self._optimizer = torch.optim.Adam(self._image.parameters(), lr=self._learning_rate)
+        if state:
+            self._optimizer.state[self._image.spectrum] = {
+                "step": state["step"], "exp_avg": state["exp_avg"][rows], "exp_avg_sq": state["exp_avg_sq"][rows]
+            }
+        self._generators = [self._generators[row] for row in rows.tolist()]

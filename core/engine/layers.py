@@ -118,6 +118,46 @@ def _catalog(model: str, size: tuple[int, int]) -> tuple[LayerInfo, ...]:
     return tuple(build(network, shapes, reference))
 
 
+def _multiply_adds(module: nn.Module, output: torch.Tensor) -> float:
+    """Multiply-adds of one image through a conv or linear module, from its output's shape."""
+    if isinstance(module, nn.Conv2d):
+        kernel = module.kernel_size[0] * module.kernel_size[1]
+        return output[0].numel() * module.in_channels // module.groups * kernel
+    if isinstance(module, nn.Linear):
+        return output[0].numel() * module.in_features
+    return 0.0
+
+
+@lru_cache(maxsize=64)
+def forward_flops(model: str, size: tuple[int, int]) -> dict[str, float]:
+    """FLOPs (2 per multiply-add of convs and linears) one image costs up to each module's output.
+
+    Keyed by module path, "" (the logits) included: what a forward pass stopped there costs.
+    """
+    with torch.device("meta"):
+        network = build_architecture(model).eval()
+    total, reached = 0.0, {}
+
+    def record(path: str):
+        def hook(module: nn.Module, _inputs: tuple, output: object) -> None:
+            nonlocal total
+            if isinstance(output, torch.Tensor):
+                total += 2 * _multiply_adds(module, output)
+            reached.setdefault(path, total)
+
+        return hook
+
+    handles = [m.register_forward_hook(record(p)) for p, m in network.named_modules()]
+    try:
+        network(torch.zeros(1, 3, *size, device="meta"))
+    except RuntimeError:
+        pass  # too small for the deeper layers; those have no cost (and no pixels)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return reached
+
+
 def list_layers(model: str, size: int | tuple[int, int] = 224) -> list[LayerInfo]:
     """Every visualizable layer of ``model`` in forward order, with output shapes at ``size``."""
     if isinstance(size, int):

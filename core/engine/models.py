@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.engine.fusion import fuse_conv_relu
 from core.errors import UnknownModel, WeightsUnavailable, list_valid
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -190,6 +191,16 @@ def weights_available(name: str, weights_dir: Path | None = None) -> bool:
     return _spec(name).weights_path(weights_dir).is_file()
 
 
+def weights_identity(name: str, weights_dir: Path | None = None) -> str:
+    """The weight file's name, size and modification time: changes whenever the weights do."""
+    path = _spec(name).weights_path(weights_dir)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise WeightsUnavailable(f"weights for {name} not found at {path}") from None
+    return f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 def build_architecture(name: str) -> nn.Module:
     """The bare network with random weights (on whatever default device is active, e.g. meta)."""
     return _spec(name).build()
@@ -208,6 +219,6 @@ def _load_model(name: str, weights_file: Path, device: str) -> nn.Sequential:
     spec = _spec(name)
     network = spec.build()
     spec.load_weights(network, weights_file)
-    model = nn.Sequential(PixelNormalize(spec.info.mean, spec.info.std), network)
+    model = nn.Sequential(PixelNormalize(spec.info.mean, spec.info.std), fuse_conv_relu(network))
     model.eval().requires_grad_(False)
     return model.to(device=device, memory_format=torch.channels_last)

@@ -59,6 +59,10 @@ class FourierImage(nn.Module):
         spectrum = torch.view_as_real(torch.fft.rfft2(signal, norm="ortho"))
         return cls(spectrum / _frequency_scale(*size, pixels.device)[None, None, :, :, None], size)
 
+    def rows(self, rows: torch.Tensor) -> "FourierImage":
+        """A new image of just these batch rows."""
+        return FourierImage(self.spectrum.detach()[rows], self.size)
+
     def forward(self) -> torch.Tensor:  # -> (B, 3, H, W) pixels in 0..255
         spectrum = torch.view_as_complex((self.spectrum * self.scale).contiguous())
         signal = torch.fft.irfft2(spectrum, s=self.size, norm="ortho") / _SPECTRUM_GAIN  # (B, 3, H, W)

@@ -1,15 +1,9 @@
-"""Pixels in and out of the engine: start images, the seed's display transform, PNG and grid encoding."""
+"""Pixels in and out of the engine: start images, the seed's display transform, PNG and WebP encoding."""
 
 import io
-import math
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
-
-GRID_MARGIN = 4
-GRID_LABEL_HEIGHT = 12
-GRID_BACKGROUND = (24, 24, 24)
-GRID_LABEL_COLOR = (230, 230, 230)
+from PIL import Image
 
 
 def image_to_pixels(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
@@ -51,26 +45,4 @@ def encode_animation(frames: list[torch.Tensor], frame_ms: int = 120) -> bytes:
     buffer = io.BytesIO()
     images[0].save(buffer, format="WEBP", save_all=True, append_images=images[1:], duration=durations,
                    loop=0, lossless=True)
-    return buffer.getvalue()
-
-
-def encode_grid(images: torch.Tensor, labels: list[str]) -> bytes:
-    """A contact sheet: tiles in the given order, row by row, each with its label underneath.
-
-    (N, H, W, 3) uint8 -> PNG bytes of a near-square grid.
-    """
-    count, height, width, _ = images.shape
-    columns = math.ceil(math.sqrt(count))
-    rows = math.ceil(count / columns)
-    cell_w, cell_h = width + GRID_MARGIN, height + GRID_LABEL_HEIGHT + GRID_MARGIN
-    sheet = Image.new("RGB", (columns * cell_w + GRID_MARGIN, rows * cell_h + GRID_MARGIN), GRID_BACKGROUND)
-    draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default()
-    for index, (image, label) in enumerate(zip(images, labels)):
-        left = GRID_MARGIN + (index % columns) * cell_w
-        top = GRID_MARGIN + (index // columns) * cell_h
-        sheet.paste(Image.fromarray(image.contiguous().numpy(), "RGB"), (left, top))
-        draw.text((left, top + height + 1), label, fill=GRID_LABEL_COLOR, font=font)
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -6,38 +6,46 @@ space (or from a photo), take the gradient of the filter's mean activation, divi
 ``method="robust"`` optimizes a decorrelated Fourier image with Adam through random warps and
 shows the image as it is. Rows never interact (eval mode, per-row normalization, Adam's
 per-element updates, per-row seeds and warps), so a filter's picture does not depend on which
-other filters shared its batch — except with ``diversity``, whose pictures of one filter push
-each other apart and so always share a batch.
+other filters, or which other requests, shared its batch — except with ``diversity``, whose
+pictures of one filter push each other apart and so always share a batch.
+
+``render_batch`` renders several requests that share a batch key (core.batching) as one batch,
+each row on its own layer; ``render`` is one request, with its contact sheet.
 """
 
-import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
+from core.batching import batch_key
 from core.engine.ascent import ClassicAscent, RobustAscent
-from core.engine.layers import LayerInfo, list_layers, resolve_layer
+from core.engine.climb import Climb
+from core.engine.layers import LayerInfo, forward_flops, list_layers, resolve_layer
 from core.engine.models import load_model, model_info
-from core.engine.objectives import OBJECTIVES, similarity_to_group, target_maps
 from core.engine.params import FourierImage
-from core.engine.pictures import display_transform, encode_animation, encode_grid, encode_png, image_to_pixels, quantize
-from core.engine.probe import LayerProbe
+from core.engine.pictures import display_transform, encode_animation, encode_png, image_to_pixels, quantize
+from core.engine.rows import Row, plan_chunks, request_rows, row_seed
 from core.engine.transforms import STANDARD
 from core.errors import FilterOutOfRange, SizeOutOfRange
+from core.grid import encode_grid, grid_labels
 from core.spec import ImageInit, RenderSpec
 
 StepCallback = Callable[[int, int], None]  # (steps done, steps in all); may raise to abort
+# Called after every step with {request: (steps done, steps in all)} of each unfinished request;
+# returns the requests to stop (their rows leave the batch); may raise to abort the whole batch.
+BatchCallback = Callable[[dict[int, tuple[int, int]]], Collection[int]]
 
-# Bytes of activation memory one batch row needs, per float of the layers' outputs: the forward
-# keeps every output for the backward, which makes one gradient of the same size again, plus slack.
-_BYTES_PER_ACTIVATION = 4 * 3
-DIVERSITY_WEIGHT = 1.0  # in units of the group's mean |objective|: style similarity costs that much
-REDIRECT_FRACTION = 0.5  # robust: the first half of the steps let silent ReLU filters climb their input
+# Bytes of memory one batch row is budgeted per number of the layers' outputs (activation_floats):
+# the forward keeps every output for the backward, which makes gradients of the same sizes, plus
+# pooling indices. bench/memory.py measured 6.1 (fp32) and 4.1 (bf16) on VGG16; the rest is slack.
+_BYTES_PER_ACTIVATION = {"fp32": 12, "bf16": 8}
 
 
 @dataclass(frozen=True)
@@ -45,44 +53,41 @@ class FilterRender:
     filter: int
     variant: int  # 0 .. diversity-1
     png: bytes
-    activation: float  # the objective on the final 8-bit PNG (channel: the filter's mean activation)
+    activation: float  # the objective on the final 8-bit PNG, in fp32 (channel: the filter's mean activation)
     start_activation: float  # ... and on the start image
     dead: bool  # never fired: silent on the start image and still <= 0 on the final PNG
     animation: bytes | None  # animated WebP of the snapshots, when asked for
 
 
 @dataclass(frozen=True)
-class RenderResult:
+class RequestResult:
     layer: LayerInfo
     filters: list[FilterRender]
-    grid_png: bytes
     device: str
     seconds: dict[str, float]
 
 
 @dataclass(frozen=True)
-class _Rows:
-    """The batch rows of a render: each requested filter ``diversity`` times, in filter order."""
+class RenderResult(RequestResult):
+    grid_png: bytes
 
-    filters: list[int]
-    variants: list[int]
 
-    @classmethod
-    def of(cls, spec: RenderSpec) -> "_Rows":
-        pairs = [(f, v) for f in spec.filters for v in range(spec.diversity)]
-        return cls([f for f, _ in pairs], [v for _, v in pairs])
+@dataclass(frozen=True)
+class RenderRequest:
+    spec: RenderSpec
+    init_image: Image.Image | None = None  # for init type "image"
 
-    def __len__(self) -> int:
-        return len(self.filters)
 
-    def generators(self, seed: int, purpose: str = "") -> list[torch.Generator]:
-        return [torch.Generator().manual_seed(row_seed(seed, f, v, purpose)) for f, v in zip(self.filters, self.variants)]
+@dataclass(frozen=True)
+class _Picture:
+    """One row's outcome."""
 
-    def labels(self, spec: RenderSpec) -> list[str]:
-        if spec.objective == "layer":
-            return [spec.layer] * len(self)
-        prefix = "class " if spec.objective == "class" else ""
-        return [f"{prefix}{f}" + (f".{v}" if spec.diversity > 1 else "") for f, v in zip(self.filters, self.variants)]
+    row: Row
+    image: torch.Tensor  # (H, W, 3) uint8
+    activation: float
+    start_activation: float
+    dead: bool
+    frames: list[torch.Tensor]
 
 
 def check_spec(spec: RenderSpec) -> LayerInfo:
@@ -110,24 +115,48 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def row_seed(seed: int, filter_index: int, variant: int = 0, purpose: str = "") -> int:
-    """A seed per (request seed, filter, variant, purpose): a row never depends on its batch-mates."""
-    key = f"{seed}:{filter_index}" + (f":{variant}" if variant else "") + (f":{purpose}" if purpose else "")
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") >> 1
+def _photo(spec: RenderSpec, init_image: Image.Image | None) -> torch.Tensor | None:
+    """(3, H, W) start pixels of a request that starts from an image; None for noise."""
+    if not isinstance(spec.init, ImageInit):
+        return None
+    if init_image is None:
+        raise ValueError("the spec starts from an image, but no init_image was given")
+    return image_to_pixels(init_image, spec.size)
+
+
+def _start(spec: RenderSpec, filter_index: int, variant: int, photo: torch.Tensor | None) -> torch.Tensor:
+    """(3, H, W) float32 classic start pixels of one row, on the CPU: the photo, or the row's own noise."""
+    if photo is not None:
+        return photo
+    generator = torch.Generator().manual_seed(row_seed(spec.seed, filter_index, variant))
+    return torch.randn((3, *spec.size), generator=generator) * spec.init.std + spec.init.mean
 
 
 def start_pixels(spec: RenderSpec, init_image: Image.Image | None) -> torch.Tensor:
     """(B, 3, H, W) float32 start pixels of the classic method, on the CPU, one row per picture."""
-    rows = _Rows.of(spec)
-    if isinstance(spec.init, ImageInit):
-        if init_image is None:
-            raise ValueError("the spec starts from an image, but no init_image was given")
-        return image_to_pixels(init_image, spec.size).expand(len(rows), -1, -1, -1).clone()
-    noise = [torch.randn((3, *spec.size), generator=g) for g in rows.generators(spec.seed)]  # (3, H, W) each
-    return torch.stack(noise) * spec.init.std + spec.init.mean
+    photo = _photo(spec, init_image)
+    return torch.stack([_start(spec, f, v, photo) for f in spec.filters for v in range(spec.diversity)])
 
 
-def _ascent(spec: RenderSpec, rows: _Rows, start: torch.Tensor, device: torch.device):
+def activation_floats(model: str, size: tuple[int, int], layer: LayerInfo) -> int:
+    """Numbers one image's forward keeps for the backward: every layer output up to ``layer``."""
+    floats = 0
+    for info in list_layers(model, size):
+        floats += math.prod(info.output_shape)
+        if info.name == layer.name:
+            break
+    return floats
+
+
+def rows_per_chunk(spec: RenderSpec, layer: LayerInfo, memory_budget_mb: int) -> int:
+    """How many rows fit in one batch within the activation-memory budget (at least one diversity group)."""
+    pad = STANDARD.pad if spec.method == "robust" else 0
+    floats = activation_floats(spec.model, (spec.size[0] + 2 * pad, spec.size[1] + 2 * pad), layer)
+    rows = memory_budget_mb * 2**20 // max(1, floats * _BYTES_PER_ACTIVATION[spec.precision])
+    return max(spec.diversity, rows)
+
+
+def _ascent(spec: RenderSpec, rows: list[Row], start: torch.Tensor, device: torch.device):
     """The optimizer of the spec's method, set up on ``rows`` from classic start pixels ``start``."""
     strength = spec.init.strength if isinstance(spec.init, ImageInit) else 1.0
     if spec.method == "classic":
@@ -135,78 +164,141 @@ def _ascent(spec: RenderSpec, rows: _Rows, start: torch.Tensor, device: torch.de
     if isinstance(spec.init, ImageInit):
         image = FourierImage.from_pixels(start.to(device))
     else:
-        image = FourierImage.from_noise(rows.generators(spec.seed), spec.size).to(device)
-    return RobustAscent(image, spec.step_size * strength, rows.generators(spec.seed, "warp"))
+        image = FourierImage.from_noise([row.generator() for row in rows], spec.size).to(device)
+    return RobustAscent(image, spec.step_size * strength, [row.generator("warp") for row in rows])
 
 
-def rows_per_chunk(spec: RenderSpec, layer: LayerInfo, memory_budget_mb: int) -> int:
-    """How many rows fit in one batch within the activation-memory budget (whole diversity groups)."""
-    pad = STANDARD.pad if spec.method == "robust" else 0
-    floats = 0
-    for info in list_layers(spec.model, (spec.size[0] + 2 * pad, spec.size[1] + 2 * pad)):
-        floats += math.prod(info.output_shape)
-        if info.name == layer.name:
-            break
-    rows = max(1, memory_budget_mb * 2**20 // max(1, floats * _BYTES_PER_ACTIVATION))
-    return max(spec.diversity, rows - rows % spec.diversity)
-
-
-class _Climb:
-    """One chunk of rows climbing the spec's objective on one layer."""
-
-    def __init__(self, spec: RenderSpec, layer: LayerInfo, probe: LayerProbe, targets: torch.Tensor) -> None:
-        self.spec, self.layer, self.probe, self.targets = spec, layer, probe, targets
-        self.objective = OBJECTIVES[spec.objective]
-        self.redirect_steps = int(spec.steps * REDIRECT_FRACTION) if spec.method == "robust" and layer.relu else 0
-
-    def outputs(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pre-activation, output) of the layer; they differ only for layers seen after a ReLU."""
-        pre = self.probe(pixels)
-        return pre, (F.relu(pre) if self.layer.relu else pre)
-
-    def value(self, pixels: torch.Tensor, step: int) -> torch.Tensor:
-        """(B,) what this step climbs: the objective, redirected and diversified where asked."""
-        pre, output = self.outputs(pixels)
-        value = self.objective(output, self.targets)
-        if step < self.redirect_steps:  # a ReLU that has not fired passes no gradient: climb its input
-            value = torch.where(value > 0, value, self.objective(pre, self.targets))
-        if self.spec.diversity > 1:
-            scale = value.detach().abs().view(-1, self.spec.diversity).mean(dim=1).repeat_interleave(self.spec.diversity)
-            value = value - DIVERSITY_WEIGHT * scale * similarity_to_group(output, self.spec.diversity)
-        return value
-
-    @torch.no_grad()
-    def measure(self, pixels: torch.Tensor) -> tuple[list[float], list[bool]]:
-        """The objective of each row on ``pixels``, and whether the row's filter is silent there."""
-        _, output = self.outputs(pixels)
-        silent = [False] * len(pixels)
-        if self.spec.objective in ("channel", "neuron"):
-            maps = target_maps(output, self.targets)
-            silent = (maps.reshape(len(maps), -1).amax(dim=1) <= 0).tolist()
-        return self.objective(output, self.targets).tolist(), silent
-
-
-def _render_rows(
-    spec: RenderSpec, layer: LayerInfo, probe: LayerProbe, rows: _Rows, start: torch.Tensor,
-    device: torch.device, step_done: Callable[[], None],
-) -> tuple[torch.Tensor, list[float], list[float], list[bool], list[list[torch.Tensor]]]:
-    """Optimize one chunk: (final pictures (B, H, W, 3) uint8, activations, start activations, dead, frames)."""
-    climb = _Climb(spec, layer, probe, torch.tensor(rows.filters, device=device))
+def _climb_chunk(
+    spec: RenderSpec, rows: list[Row], start: torch.Tensor, model: nn.Sequential, device: torch.device,
+    after_step: Callable[[], Collection[int]],
+) -> list[_Picture]:
+    """Optimize one chunk; ``after_step()`` names the stopped requests, whose rows leave at once."""
+    climb = Climb(spec, rows, model, device)
     ascent = _ascent(spec, rows, start, device)
     picture = display_transform if spec.method == "classic" else quantize
     start_activations, silent = climb.measure(ascent.image())
-    frames = []
+    frames: list[torch.Tensor] = []  # (b, H, W, 3) uint8 each
     for step in range(spec.steps):
         ascent.step(climb.value(ascent.candidate(), step))
         if spec.snapshots and ((step + 1) % spec.snapshots == 0 or step + 1 == spec.steps):
             frames.append(picture(ascent.image()))
-        step_done()
+        stopped = after_step()
+        keep = [index for index, row in enumerate(rows) if row.request not in stopped]
+        if not keep:
+            return []
+        if len(keep) < len(rows):
+            ascent.keep(torch.tensor(keep, device=device))
+            rows = [rows[index] for index in keep]
+            climb = Climb(spec, rows, model, device)
+            start_activations = [start_activations[index] for index in keep]
+            silent = [silent[index] for index in keep]
+            frames = [frame[keep] for frame in frames]
     final = picture(ascent.image())  # (b, H, W, 3) uint8
     as_input = final.permute(0, 3, 1, 2).float().to(device).contiguous(memory_format=torch.channels_last)
     activations, _ = climb.measure(as_input)
-    dead = [was_silent and act <= 0 for was_silent, act in zip(silent, activations)]
-    per_row_frames = [[frame[row] for frame in frames] for row in range(len(rows))]
-    return final, activations, start_activations, dead, per_row_frames
+    return [
+        _Picture(row, final[i], activations[i], start_activations[i], silent[i] and activations[i] <= 0,
+                 [frame[i] for frame in frames])
+        for i, row in enumerate(rows)
+    ]  # fmt: skip
+
+
+class _Progress:
+    """Steps done and in all per request (steps times the chunks its rows fill)."""
+
+    def __init__(self, steps: int, chunks: list[list[Row]]) -> None:
+        self.total: Counter[int] = Counter()
+        self.done: Counter[int] = Counter()
+        self.last_chunk: dict[int, int] = {}
+        self.chunks_of: dict[int, list[int]] = {}
+        for number, chunk in enumerate(chunks):
+            for request in dict.fromkeys(row.request for row in chunk):
+                self.total[request] += steps
+                self.last_chunk[request] = number
+                self.chunks_of.setdefault(request, []).append(number)
+
+    def ending_with(self, number: int) -> list[int]:
+        return [request for request, last in self.last_chunk.items() if last == number]
+
+
+def _result(
+    pictures: list[_Picture], layer: LayerInfo, device: torch.device, seconds: dict[str, float]
+) -> RequestResult:
+    started = time.perf_counter()
+    pictures = sorted(pictures, key=lambda p: (p.row.filter, p.row.variant))
+    filters = [
+        FilterRender(p.row.filter, p.row.variant, encode_png(p.image), p.activation, p.start_activation, p.dead,
+                     encode_animation(p.frames) if p.frames else None)
+        for p in pictures
+    ]  # fmt: skip
+    seconds = {**seconds, "encode": time.perf_counter() - started}
+    return RequestResult(layer, filters, str(device), {k: round(v, 4) for k, v in seconds.items()})
+
+
+def render_batch(
+    requests: list[RenderRequest],
+    *,
+    weights_dir=None,
+    device: str = "auto",
+    memory_budget_mb: int = 4096,
+    on_step: BatchCallback | None = None,
+) -> Iterator[tuple[int, RequestResult]]:
+    """Render requests of one batch key together; yields (request index, result) as each completes.
+
+    Rows run in chunks (core.engine.rows); a request is done after its last chunk, so small ones may
+    finish before a big batch-mate. A request stopped by ``on_step`` yields nothing.
+    """
+    started = time.perf_counter()
+    if len({batch_key(request.spec) for request in requests}) > 1:
+        raise ValueError("these requests cannot share a batch: their batch keys differ")
+    spec = requests[0].spec  # what they all share
+    layers = [check_spec(request.spec) for request in requests]
+    target = pick_device(device)
+    model = load_model(spec.model, weights_dir, str(target))
+    photos = [_photo(request.spec, request.init_image) for request in requests]
+    pad = STANDARD.pad if spec.method == "robust" else 0
+    cost = forward_flops(spec.model, (spec.size[0] + 2 * pad, spec.size[1] + 2 * pad))
+    rows = [
+        row
+        for index, (request, layer) in enumerate(zip(requests, layers))
+        for row in request_rows(index, request.spec.filters, spec.diversity, request.spec.seed, layer,
+                                cost[layer.module_path])
+    ]  # fmt: skip
+    chunks = plan_chunks(rows, spec.diversity, lambda layer: rows_per_chunk(spec, layer, memory_budget_mb))
+    progress = _Progress(spec.steps, chunks)
+    load_seconds = time.perf_counter() - started
+    stopped: set[int] = set()
+    yielded: set[int] = set()
+
+    def after_step(chunk_requests: Collection[int]) -> Collection[int]:
+        for request in chunk_requests:
+            progress.done[request] += 1
+        if on_step is not None:
+            ended = stopped | yielded
+            unfinished = {r: (progress.done[r], total) for r, total in progress.total.items() if r not in ended}
+            stopped.update(on_step(unfinished))
+        return stopped
+
+    pictures: dict[int, list[_Picture]] = {}
+    chunk_seconds: list[float] = []
+    for number, chunk in enumerate(chunks):
+        chunk_started = time.perf_counter()
+        live = [row for row in chunk if row.request not in stopped]
+        if live:
+            start = torch.stack([_start(requests[r.request].spec, r.filter, r.variant, photos[r.request])
+                                 for r in live])  # fmt: skip
+            chunk_step = partial(after_step, {row.request for row in live})
+            for picture in _climb_chunk(spec, live, start, model, target, chunk_step):
+                pictures.setdefault(picture.row.request, []).append(picture)
+        chunk_seconds.append(time.perf_counter() - chunk_started)
+        for request in progress.ending_with(number):
+            if request in stopped:
+                pictures.pop(request, None)
+                continue
+            optimize = math.fsum(chunk_seconds[n] for n in progress.chunks_of[request])
+            yielded.add(request)
+            yield request, _result(pictures.pop(request), layers[request], target,
+                                   {"load": load_seconds, "optimize": optimize})
 
 
 def render(
@@ -219,44 +311,17 @@ def render(
     on_step: StepCallback | None = None,
 ) -> RenderResult:
     """Render every requested filter of ``spec``: one PNG each, a grid, and their activations."""
-    started = time.perf_counter()
-    layer = check_spec(spec)
-    target = pick_device(device)
-    model = load_model(spec.model, weights_dir, str(target))
-    probe = LayerProbe(model, layer.module_path)
-    loaded = time.perf_counter()
 
-    rows = _Rows.of(spec)
-    chunk = rows_per_chunk(spec, layer, memory_budget_mb)
-    total_steps = spec.steps * math.ceil(len(rows) / chunk)
-    done = 0
-
-    def step_done() -> None:
-        nonlocal done
-        done += 1
+    def report(progress: dict[int, tuple[int, int]]) -> Collection[int]:
         if on_step is not None:
-            on_step(done, total_steps)
+            on_step(*progress[0])
+        return ()
 
-    start = start_pixels(spec, init_image)
-    pictures, activations, start_activations, dead, frames = [], [], [], [], []
-    for first in range(0, len(rows), chunk):
-        part = slice(first, first + chunk)
-        chunk_rows = _Rows(rows.filters[part], rows.variants[part])
-        outcome = _render_rows(spec, layer, probe, chunk_rows, start[part], target, step_done)
-        pictures.append(outcome[0])
-        activations += outcome[1]
-        start_activations += outcome[2]
-        dead += outcome[3]
-        frames += outcome[4]
-    optimized = time.perf_counter()
-
-    images = torch.cat(pictures)
-    results = [
-        FilterRender(f, v, encode_png(image), act, start_act, is_dead, encode_animation(row_frames) if row_frames else None)
-        for f, v, image, act, start_act, is_dead, row_frames
-        in zip(rows.filters, rows.variants, images, activations, start_activations, dead, frames)
-    ]
-    grid = encode_grid(images, rows.labels(spec))
-    finished = time.perf_counter()
-    seconds = {"load": loaded - started, "optimize": optimized - loaded, "encode": finished - optimized}
-    return RenderResult(layer, results, grid, str(target), {k: round(v, 4) for k, v in seconds.items()})
+    batch = render_batch([RenderRequest(spec, init_image)], weights_dir=weights_dir, device=device,
+                         memory_budget_mb=memory_budget_mb, on_step=report)  # fmt: skip
+    ((_, result),) = list(batch)
+    started = time.perf_counter()
+    labels = grid_labels(spec, [(item.filter, item.variant) for item in result.filters])
+    grid = encode_grid([item.png for item in result.filters], labels)
+    seconds = {**result.seconds, "encode": round(result.seconds["encode"] + time.perf_counter() - started, 4)}
+    return RenderResult(result.layer, result.filters, result.device, seconds, grid)

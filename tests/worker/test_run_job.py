@@ -1,17 +1,20 @@
 """run_job, the glue between the job store and the engine, with a scripted stand-in for the engine.
 
-The real engine runs in the end-to-end tests; here each test scripts what render() does (steps,
+The real engine runs in the end-to-end tests; here each test scripts what render_batch() does (steps,
 errors, a client canceling, another worker taking over) and checks what the job record and the
 result storage end up holding.
 """
 
+import hashlib
+import io
 import sys
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from PIL import Image
 
 from core.errors import UnknownLayer
 from core.jobs import JobRecord
@@ -24,25 +27,55 @@ from worker.run import run_job
 SPEC = RenderSpec(model="efficientnet_lite0", layer="blocks.2", filters=[1, 4], steps=6, size=32)
 
 
+def scripted_png(filter_index: int, variant: int) -> bytes:
+    """A tiny real PNG, its color telling which picture it is (the worker composes grids from them)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (filter_index, variant, 7)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def scripted_key(spec: RenderSpec, filter_index: int, variant: int) -> str:
+    """A cache key per picture that, like the real one, ignores which other filters a job asks for."""
+    shared = spec.model_dump_json(exclude={"filters"})
+    return hashlib.sha256(f"{shared}:{filter_index}:{variant}".encode()).hexdigest()[:32]
+
+
 @dataclass
 class ScriptedEngine:
-    """Calls on_step once per step; ``during_step`` runs before each, to act as a client, a janitor or a slow GPU."""
+    """Stands in for core.engine: calls on_step once per step for every request it was given;
+    ``during_step`` runs before each, to act as a client, a janitor or a slow GPU."""
 
     during_step: Callable[[int], None] = lambda step: None
-    calls: list[RenderSpec] = field(default_factory=list)
+    calls: list[list[RenderSpec]] = field(default_factory=list)  # one list of request specs per batch
     steps_done: int = 0
 
-    def render(self, spec: RenderSpec, *, on_step: Callable[[int, int], None], **_: object) -> types.SimpleNamespace:
-        self.calls.append(spec)
-        for step in range(1, spec.steps + 1):
+    def picture_keys(self, spec: RenderSpec, *_: object) -> dict[tuple[int, int], str]:
+        return {(f, v): scripted_key(spec, f, v) for f in spec.filters for v in range(spec.diversity)}
+
+    def render_batch(
+        self, requests: list[types.SimpleNamespace], *, on_step: Callable[[dict], Collection[int]], **_: object
+    ) -> Iterator[tuple[int, types.SimpleNamespace]]:
+        specs = [request.spec for request in requests]
+        self.calls.append(specs)
+        steps, stopped = specs[0].steps, set()
+        for step in range(1, steps + 1):
             self.during_step(step)
             self.steps_done = step
-            on_step(step, spec.steps)
-        filters = [
+            stopped.update(on_step({i: (step, steps) for i in range(len(specs)) if i not in stopped}))
+            if len(stopped) == len(specs):
+                return
+        for index, spec in enumerate(specs):
+            if index not in stopped:
+                result = types.SimpleNamespace(filters=self._pictures(spec), device="cpu", seconds={"optimize": 0.1})
+                yield index, result
+
+    @staticmethod
+    def _pictures(spec: RenderSpec) -> list[types.SimpleNamespace]:
+        return [
             types.SimpleNamespace(
                 filter=f,
                 variant=v,
-                png=f"png {f}.{v}".encode(),
+                png=scripted_png(f, v),
                 activation=f + 0.5,
                 start_activation=0.25,
                 dead=f == 4,
@@ -51,14 +84,15 @@ class ScriptedEngine:
             for f in spec.filters
             for v in range(spec.diversity)
         ]
-        return types.SimpleNamespace(filters=filters, grid_png=b"grid", device="cpu", seconds={"optimize": 0.1})
 
 
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
     scripted = ScriptedEngine()
     module = types.ModuleType("core.engine")
-    module.render = scripted.render  # type: ignore[attr-defined]
+    module.picture_keys = scripted.picture_keys  # type: ignore[attr-defined]
+    module.render_batch = scripted.render_batch  # type: ignore[attr-defined]
+    module.RenderRequest = lambda spec, init_image=None: types.SimpleNamespace(spec=spec, init_image=init_image)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "core.engine", module)
     return scripted
 
@@ -80,9 +114,10 @@ def test_a_job_stores_every_png_then_succeeds(scratch: tuple[Settings, Stores], 
         (1, 1.5, 0.25, False),
         (4, 4.5, 0.25, True),
     ]
-    assert results.get(record.id, filter_png(4)) == b"png 4.0" and results.get(record.id, GRID_PNG) == b"grid"
+    assert results.get(record.id, filter_png(4)) == scripted_png(4, 0)
+    assert Image.open(io.BytesIO(results.get(record.id, GRID_PNG))).size == (2 * 8 + 4, 20 + 4)  # 2 tiles, labeled
     assert not any(r.animation for r in record.results)
-    assert record.device == "cpu" and record.seconds == {"optimize": 0.1}
+    assert record.device == "cpu" and record.seconds["optimize"] == 0.1 and "store" in record.seconds
 
 
 def test_every_variant_and_animation_is_stored(scratch: tuple[Settings, Stores], engine: ScriptedEngine) -> None:
@@ -92,7 +127,7 @@ def test_every_variant_and_animation_is_stored(scratch: tuple[Settings, Stores],
     assert [(r.filter, r.variant, r.animation) for r in record.results] == [
         (1, 0, True), (1, 1, True), (4, 0, True), (4, 1, True),
     ]  # fmt: skip
-    assert results.get(record.id, filter_png(4, 1)) == b"png 4.1"
+    assert results.get(record.id, filter_png(4, 1)) == scripted_png(4, 1)
     assert results.get(record.id, filter_animation(1, 1)) == b"webp 1.1"
 
 

@@ -1,0 +1,42 @@
+"""The contact sheet of a job's pictures, from their PNGs. Torch-free: the worker composes it from
+freshly rendered and cached pictures alike."""
+
+import io
+import math
+
+from PIL import Image, ImageDraw, ImageFont
+
+from core.spec import RenderSpec
+
+GRID_MARGIN = 4
+GRID_LABEL_HEIGHT = 12
+GRID_BACKGROUND = (24, 24, 24)
+GRID_LABEL_COLOR = (230, 230, 230)
+
+
+def grid_labels(spec: RenderSpec, pictures: list[tuple[int, int]]) -> list[str]:
+    """The label under each (filter, variant) tile: '5', '5.1' with diversity, 'class 5', or the layer."""
+    if spec.objective == "layer":
+        return [spec.layer or ""] * len(pictures)
+    prefix = "class " if spec.objective == "class" else ""
+    return [f"{prefix}{f}" + (f".{v}" if spec.diversity > 1 else "") for f, v in pictures]
+
+
+def encode_grid(pngs: list[bytes], labels: list[str]) -> bytes:
+    """Tiles in the given order, row by row, each with its label underneath, as one near-square PNG."""
+    tiles = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
+    width, height = tiles[0].size
+    columns = math.ceil(math.sqrt(len(tiles)))
+    rows = math.ceil(len(tiles) / columns)
+    cell_w, cell_h = width + GRID_MARGIN, height + GRID_LABEL_HEIGHT + GRID_MARGIN
+    sheet = Image.new("RGB", (columns * cell_w + GRID_MARGIN, rows * cell_h + GRID_MARGIN), GRID_BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for index, (tile, label) in enumerate(zip(tiles, labels)):
+        left = GRID_MARGIN + (index % columns) * cell_w
+        top = GRID_MARGIN + (index // columns) * cell_h
+        sheet.paste(tile, (left, top))
+        draw.text((left, top + height + 1), label, fill=GRID_LABEL_COLOR, font=font)
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    return buffer.getvalue()

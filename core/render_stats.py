@@ -1,0 +1,57 @@
+"""How well cross-request batching and the result cache work, counted in Redis. Torch-free.
+
+Workers add to the counters after every batch; a /metrics route (or an operator with redis-cli,
+``HGETALL filterviz:stats:render``) reads them: average batch size, average queue delay, cache hits.
+"""
+
+from dataclasses import dataclass
+
+from redis import Redis
+
+_KEY = "filterviz:stats:render"
+
+
+@dataclass(frozen=True)
+class RenderStatsSnapshot:
+    batches: int = 0  # render batches run
+    batch_jobs: int = 0  # jobs in them, in all
+    batch_rows: int = 0  # rows rendered in them, in all (cached and shared pictures take none)
+    queue_seconds: float = 0.0  # submit -> batch start, summed over the batches' jobs
+    pictures_cached: int = 0  # pictures a job took from the cache or from a batch-mate's rows
+    pictures_rendered: int = 0
+
+    @property
+    def average_batch_jobs(self) -> float:
+        return self.batch_jobs / self.batches if self.batches else 0.0
+
+    @property
+    def average_batch_rows(self) -> float:
+        return self.batch_rows / self.batches if self.batches else 0.0
+
+    @property
+    def average_queue_seconds(self) -> float:
+        return self.queue_seconds / self.batch_jobs if self.batch_jobs else 0.0
+
+
+class RenderStats:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    def record_batch(self, jobs: int, rows: int, queue_seconds: float) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hincrby(_KEY, "batches", 1)
+        pipe.hincrby(_KEY, "batch_jobs", jobs)
+        pipe.hincrby(_KEY, "batch_rows", rows)
+        pipe.hincrbyfloat(_KEY, "queue_seconds", queue_seconds)
+        pipe.execute()
+
+    def record_pictures(self, cached: int, rendered: int) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hincrby(_KEY, "pictures_cached", cached)
+        pipe.hincrby(_KEY, "pictures_rendered", rendered)
+        pipe.execute()
+
+    def read(self) -> RenderStatsSnapshot:
+        fields = self._redis.hgetall(_KEY)
+        return RenderStatsSnapshot(**{name: float(value) if name == "queue_seconds" else int(value)
+                                      for name, value in fields.items()})  # fmt: skip

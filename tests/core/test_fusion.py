@@ -1,0 +1,43 @@
+"""Fused conv+ReLU kernels change nothing but the time: same outputs, same input gradients, same hooks."""
+
+import torch
+from torch import nn
+
+from core.engine import fusion
+from core.engine.fusion import FusingSequential, fuse_conv_relu
+
+
+def vgg_block() -> nn.Sequential:
+    """Two VGG-style blocks, as torchvision builds them (in-place ReLUs)."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(inplace=True),
+        nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace=True),
+    ).eval().requires_grad_(False)  # fmt: skip
+
+
+def test_a_fused_network_computes_and_differentiates_like_the_plain_one(monkeypatch) -> None:
+    fused_calls = []
+    real_apply = fusion._ConvReLU.apply
+    monkeypatch.setattr(fusion._ConvReLU, "apply", lambda *args: fused_calls.append(1) or real_apply(*args))
+    plain = vgg_block()
+    fused = fuse_conv_relu(nn.Sequential(vgg_block()))[0]
+    assert isinstance(fused, FusingSequential) and list(fused.state_dict()) == list(plain.state_dict())
+
+    for dtype_context in (torch.autocast("cpu", enabled=False), torch.autocast("cpu", dtype=torch.bfloat16)):
+        x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+        with dtype_context:
+            ours, theirs = fused(x), plain(x)
+        (ours_grad,) = torch.autograd.grad(ours.float().sum(), x)
+        (theirs_grad,) = torch.autograd.grad(theirs.float().sum(), x)
+        assert ours.dtype == theirs.dtype and torch.allclose(ours.float(), theirs.float(), atol=1e-5)
+        assert torch.allclose(ours_grad, theirs_grad, rtol=1e-3, atol=1e-5)
+    assert len(fused_calls) == 2 * 3  # every (conv, ReLU) pair ran as one kernel
+
+
+def test_a_hooked_conv_runs_unfused_so_its_own_output_is_seen() -> None:
+    features = fuse_conv_relu(nn.Sequential(vgg_block()))[0]
+    seen = []
+    features[2].register_forward_hook(lambda _m, _i, output: seen.append(output.clone()))
+    features(torch.randn(1, 3, 16, 16))
+    assert seen and (seen[0] < 0).any()  # before its ReLU
