@@ -25,7 +25,7 @@ run: $(STAMP) ## start Redis (embedded unless REDIS_URL is set), the API on :800
 test: $(STAMP) ## run the whole test suite (starts its own Redis and worker processes)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP) ## speed benchmarks: engine vs naive port and roofline, service latency (ratios, one run)
+bench: $(STAMP) ## speed benchmarks: engine, precision, memory, service latency, batching, load (ratios, one run)
 	$(BIN)/python -m bench
 
 bench-quality: $(STAMP) ## picture quality: classic vs robust vs a 512-step Lucid-style reference (minutes)
