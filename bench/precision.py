@@ -40,6 +40,7 @@ def main() -> None:
             for precision in ("fp32", "bf16"):
                 spec = RenderSpec(model=model_name, layer=layer_name, filters=filters, size=args.size, method=method,
                                   precision=precision)  # fmt: skip
+                engine_run(spec.model_copy(update={"steps": 1}))  # warm-up: oneDNN compiles kernels per shape
                 pictures, seconds[precision] = engine_run(spec)
                 scores[precision] = score(model, layer, filters, pictures)
             (act32, moved32, dead32), (act16, moved16, dead16) = scores["fp32"], scores["bf16"]

@@ -62,6 +62,7 @@ class _Job:
     init_image: Image.Image | None
     requests: set[int] = field(default_factory=set)  # engine requests its missing pictures come from
     own: int | None = None  # the one of them planned for this job
+    rendered: int = 0  # pictures its own request renders
 
     @property
     def spec(self) -> RenderSpec:
@@ -83,7 +84,6 @@ class _Batch:
         self._done: set[int] = set()  # engine requests rendered
         self._seconds: dict[int, dict[str, float]] = {}  # engine request -> its phases
         self._devices: dict[int, str] = {}  # engine request -> where it rendered
-        self._planned_keys: list[dict[tuple[int, int], str]] = []  # engine request -> its pictures' keys
 
     def run(self, first: ClaimedJob, batch_mates: Callable[[], list[ClaimedJob]]) -> None:
         with self._monitor:
@@ -94,7 +94,6 @@ class _Batch:
             for job in batch_mates():
                 self._admit(job)
             requests = self._plan()
-            self._planned_keys = [keys for _, keys in requests]
             self._finish_ready()
             if requests:
                 self._render(requests)
@@ -136,7 +135,7 @@ class _Batch:
                 keys = {picture: job.keys[picture] for picture in job.pictures if picture[0] in own}
                 requests.append((RenderRequest(spec, job.init_image), keys))
                 owner.update((job.keys[(f, 0)], len(requests) - 1) for f in own)
-                job.own = len(requests) - 1
+                job.own, job.rendered = len(requests) - 1, len(keys)
                 job.requests.add(job.own)
         return requests
 
@@ -205,13 +204,11 @@ class _Batch:
                                         start_activation=picture.start_activation, dead=picture.dead,
                                         animation=picture.animation is not None))  # fmt: skip
         storage.put(job.claimed.id, GRID_PNG, self._grid(job))
-        rendered = 0 if job.own is None else len(self._planned_keys[job.own])
-        _count(lambda: self._stores.render_stats.record_pictures(len(results) - rendered, rendered))
-        own = self._seconds.get(job.own, {}) if job.own is not None else {}
-        seconds = {**own, "store": time.perf_counter() - started}
+        _count(lambda: self._stores.render_stats.record_pictures(len(results) - job.rendered, job.rendered))
+        seconds = {**self._seconds.get(job.own, {}), "store": time.perf_counter() - started}
+        seconds = {phase: round(value, 4) for phase, value in seconds.items()}
         steps = sum(self._progress[r][1] for r in job.requests) or job.spec.steps
         device = self._devices.get(job.own, self._device) if job.requests else "cache"
-        seconds = {k: round(v, 4) for k, v in seconds.items()}
         _persist(lambda: self._stores.jobs.beat(job.claimed.id, job.claimed.token, steps, steps))
         _persist(lambda: self._stores.jobs.succeed(job.claimed.id, job.claimed.token, results, device, seconds))
         self._monitor.release(job.claimed.id)
