@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from bench.lucid_reference import lucid_render
 from bench.naive_seed import naive_render
 from core.engine import load_model, render, resolve_layer, weights_available
+from core.engine.ascent import RobustAscent
 from core.engine.layers import forward_flops
 from core.engine.probe import LayerProbe
 from core.engine.render import start_pixels
@@ -167,12 +168,14 @@ def main() -> None:
     conv_only = {name: conv_only_rate(model[1].features, last, args.size, dtype) for name, dtype in dtypes.items()}
     plain = filter_step_flops(args.layer, args.size)
     padded = filter_step_flops(args.layer, args.size + 2 * STANDARD.pad)
-    work_of = {name: padded if ("robust" in name or "lucent" in name) else plain for name in rates}
+    views = {"robust": RobustAscent.VIEWS, "lucent": 1}  # warped views per step, at the padded size
+    work_of = {name: next((padded * n for key, n in views.items() if key in name), plain) for name in rates}
 
     print(f"\nVGG16 {args.layer}, {args.filters} filters, {args.steps} steps, {args.size} px, "
           f"{threads} threads, torch {torch.__version__}")
     print(f"work per filter-step: {plain / 1e9:.1f} GFLOP (forward to the layer + input gradient; "
-          f"{padded / 1e9:.1f} at the {args.size + 2 * STANDARD.pad} px that robust and lucent see)")
+          f"{padded / 1e9:.1f} per view at the {args.size + 2 * STANDARD.pad} px that robust and lucent see; "
+          f"robust sees {RobustAscent.VIEWS} views a step)")
     for precision, (peak, shape) in peaks.items():
         print(f"measured conv peak {precision}: {peak / 1e9:.0f} GFLOP/s ({shape}, batch 16)")
     print(f"\n{'':30}{'filter-steps/s':>15}{'vs naive':>10}{'vs lucent':>11}{'of roofline':>13}{'of conv-only':>14}")

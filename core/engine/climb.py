@@ -40,15 +40,20 @@ class Climb:
     def outputs(
         self, pixels: torch.Tensor, low_precision: bool = False
     ) -> Iterator[tuple[LayerInfo, torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Per run of rows: (layer, pre-activation, output, targets); pre and output differ after a ReLU."""
+        """Per view and run of rows: (layer, pre-activation, output, targets); pre and output differ after a ReLU.
+
+        ``pixels`` holds one or more views of the chunk's B rows, view after view: (views * B, 3, H, W).
+        """
         with torch.autocast(pixels.device.type, dtype=torch.bfloat16, enabled=low_precision):
             captured = self.probe(pixels)
-        for (layer, rows), output in zip(self.runs, captured):
-            pre = output[rows]
-            yield layer, pre, (F.relu(pre) if layer.relu else pre), self.targets[rows]
+        batch = len(self.targets)
+        for first in range(0, len(pixels), batch):
+            for (layer, rows), output in zip(self.runs, captured):
+                pre = output[first : first + batch][rows]
+                yield layer, pre, (F.relu(pre) if layer.relu else pre), self.targets[rows]
 
     def value(self, pixels: torch.Tensor, step: int) -> torch.Tensor:
-        """(B,) what this step climbs: the objective, redirected and diversified where asked."""
+        """(B,) what this step climbs, averaged over the views: the objective, redirected and diversified where asked."""
         diversity = self.spec.diversity
         values = []
         for layer, pre, output, targets in self.outputs(pixels, self.spec.precision == "bf16"):
@@ -59,7 +64,7 @@ class Climb:
                 scale = value.detach().abs().view(-1, diversity).mean(dim=1).repeat_interleave(diversity)
                 value = value - DIVERSITY_WEIGHT * scale * similarity_to_group(output, diversity)
             values.append(value)
-        return torch.cat(values)
+        return torch.cat(values).view(-1, len(self.targets)).mean(dim=0)
 
     @torch.no_grad()
     def measure(self, pixels: torch.Tensor) -> tuple[list[float], list[bool]]:

@@ -8,7 +8,7 @@ from core.engine.render import check_spec, pick_device
 from core.spec import RenderSpec
 
 # Bump whenever a change to the engine changes the pictures it draws: old cache entries then miss.
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2
 
 PictureKeys = dict[tuple[int, int], str]  # (filter, variant) -> cache key
 

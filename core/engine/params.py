@@ -44,8 +44,8 @@ class FourierImage(nn.Module):
         self.register_buffer("mix", COLOR_MIX.to(spectrum.device))
 
     @classmethod
-    def from_noise(cls, generators: list[torch.Generator], size: tuple[int, int], std: float = 0.01) -> "FourierImage":
-        """Lucid's start: a small random spectrum, one generator per row."""
+    def from_noise(cls, generators: list[torch.Generator], size: tuple[int, int], std: float = 0.3) -> "FourierImage":
+        """A random spectrum, one generator per row; wider than Lucid's 0.01: some contrast climbs faster."""
         shape = (3, size[0], size[1] // 2 + 1, 2)
         return cls(torch.stack([torch.randn(shape, generator=g) * std for g in generators]), size)
 

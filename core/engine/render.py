@@ -150,8 +150,9 @@ def activation_floats(model: str, size: tuple[int, int], layer: LayerInfo) -> in
 
 def rows_per_chunk(spec: RenderSpec, layer: LayerInfo, memory_budget_mb: int) -> int:
     """How many rows fit in one batch within the activation-memory budget (at least one diversity group)."""
-    pad = STANDARD.pad if spec.method == "robust" else 0
-    floats = activation_floats(spec.model, (spec.size[0] + 2 * pad, spec.size[1] + 2 * pad), layer)
+    robust = spec.method == "robust"
+    pad, views = (STANDARD.pad, RobustAscent.VIEWS) if robust else (0, 1)
+    floats = views * activation_floats(spec.model, (spec.size[0] + 2 * pad, spec.size[1] + 2 * pad), layer)
     rows = memory_budget_mb * 2**20 // max(1, floats * _BYTES_PER_ACTIVATION[spec.precision])
     return max(spec.diversity, rows)
 
@@ -165,7 +166,8 @@ def _ascent(spec: RenderSpec, rows: list[Row], start: torch.Tensor, device: torc
         image = FourierImage.from_pixels(start.to(device))
     else:
         image = FourierImage.from_noise([row.generator() for row in rows], spec.size).to(device)
-    return RobustAscent(image, spec.step_size * strength, [row.generator("warp") for row in rows])
+    views = [[row.generator(f"warp{view}" if view else "warp") for view in range(RobustAscent.VIEWS)] for row in rows]
+    return RobustAscent(image, spec.step_size * strength, views)
 
 
 def _climb_chunk(

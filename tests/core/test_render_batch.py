@@ -48,7 +48,8 @@ def test_one_forward_to_the_deepest_layer_draws_what_each_request_draws_alone(me
     assert batch[1].layer.name == "blocks.2" and batch[0].layer.name == "blocks.1"
 
 
-def test_a_stopped_request_leaves_the_batch_and_the_others_stay_intact(monkeypatch) -> None:
+@pytest.mark.parametrize("method", ["classic", "robust"])
+def test_a_stopped_request_leaves_the_batch_and_the_others_stay_intact(method, monkeypatch) -> None:
     monkeypatch.setattr(engine_rows, "MIX_WASTE", float("inf"))  # all three share one chunk
     seen: list[dict[int, tuple[int, int]]] = []
 
@@ -56,14 +57,14 @@ def test_a_stopped_request_leaves_the_batch_and_the_others_stay_intact(monkeypat
         seen.append(dict(progress))
         return [1] if progress.get(1) == (2, 5) else []
 
-    requests = [RenderRequest(spec) for spec in specs("classic")]
+    requests = [RenderRequest(spec) for spec in specs(method)]
     batch = dict(render_batch(requests, device="cpu", on_step=stop_the_second_at_step_two))
 
     assert sorted(batch) == [0, 2]
     assert seen[:2] == [{0: (1, 5), 1: (1, 5), 2: (1, 5)}, {0: (2, 5), 1: (2, 5), 2: (2, 5)}]
     assert seen[2:] == [{0: (step, 5), 2: (step, 5)} for step in (3, 4, 5)]
     for index in (0, 2):
-        assert_same_pictures(batch[index], render(specs("classic")[index], device="cpu"))
+        assert_same_pictures(batch[index], render(specs(method)[index], device="cpu"))
 
 
 def test_bf16_climbs_nearly_as_high_and_activations_are_measured_in_fp32() -> None:
