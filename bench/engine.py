@@ -10,7 +10,8 @@ the measured peak conv FLOP/s of this machine divided by the work of one filter-
 alone", the rate if VGG16's convs (forward and input gradient, each timed at its own shape) were
 all the work. Variants
 run in turns, ``--rounds`` times, each keeping its best round (the machine may be shared). The
-naive port and the lucent stand-in get torchvision's plain VGG16 (no fused kernels), but share
+naive port and the lucent stand-in get torchvision's plain VGG16 (no fused kernels, the weights in
+torchvision's contiguous layout, as ``torchvision.models.vgg16`` loads them), but share
 this process's allocator setup (configure_process, as a worker's), which makes them faster than
 they would be alone: the ratios are conservative. Timings depend on arithmetic, not on weight
 values: without the real VGG16 weights a seeded random state dict is planted in a temporary TORCH_HOME.
@@ -90,13 +91,23 @@ def conv_only_rate(features: torch.nn.Sequential, last: int, side: int, dtype: t
             side //= 2
         if isinstance(module, torch.nn.Conv2d):
             x = torch.randn(batch, module.in_channels, side, side, dtype=dtype)
-            seconds += conv_seconds(x.contiguous(memory_format=torch.channels_last), module.weight.detach().to(dtype))
+            weight = module.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
+            seconds += conv_seconds(x.contiguous(memory_format=torch.channels_last), weight)
     return batch / seconds
 
 
 def filter_step_flops(layer: str, side: int) -> float:
     """One filter-step: the forward to the layer and the gradient back to the input (as much again)."""
     return 2 * forward_flops("vgg16", (side, side))[resolve_layer("vgg16", layer, side).module_path]
+
+
+def engine_step_flops(layer: str, side: int) -> float:
+    """What filterviz computes of one filter-step: of the target conv, only the row's own channel."""
+    flops = forward_flops("vgg16", (side, side))
+    info = resolve_layer("vgg16", layer, side)
+    upto = flops[info.module_path]
+    before = max((value for value in flops.values() if value < upto), default=0.0)
+    return 2 * (before + (upto - before) / info.filters)
 
 
 def best_rates(variants: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
@@ -124,8 +135,10 @@ def main() -> None:
 
     spec = RenderSpec(layer=args.layer, filters=f"0-{args.filters - 1}", steps=args.steps, size=args.size)
     work = args.filters * args.steps
-    model = copy.deepcopy(load_model("vgg16"))
-    model[1].features = torch.nn.Sequential(*model[1].features)  # torchvision's own: no fused conv+ReLU
+    # torchvision's VGG16 as a user of lucent or of the seed has it: no fused conv+ReLU, and its
+    # weights in torchvision's own (contiguous) layout, not the engine's channels-last
+    model = copy.deepcopy(load_model("vgg16")).to(memory_format=torch.contiguous_format)
+    model[1].features = torch.nn.Sequential(*model[1].features)
     layer = resolve_layer("vgg16", args.layer, args.size)
     render(spec.model_copy(update={"steps": 1}), device="cpu")  # load and warm up
 
@@ -176,6 +189,8 @@ def main() -> None:
     print(f"work per filter-step: {plain / 1e9:.1f} GFLOP (forward to the layer + input gradient; "
           f"{padded / 1e9:.1f} per view at the {args.size + 2 * STANDARD.pad} px that robust and lucent see; "
           f"robust sees {RobustAscent.VIEWS} views a step)")
+    print(f"of which filterviz computes {engine_step_flops(args.layer, args.size) / 1e9:.1f} GFLOP: at the target conv "
+          f"only each row's own channel (the roofline below counts the whole layer)")
     for precision, (peak, shape) in peaks.items():
         print(f"measured conv peak {precision}: {peak / 1e9:.0f} GFLOP/s ({shape}, batch 16)")
     print(f"\n{'':30}{'filter-steps/s':>15}{'vs naive':>10}{'vs lucent':>11}{'of roofline':>13}{'of conv-only':>14}")

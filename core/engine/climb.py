@@ -33,8 +33,11 @@ class Climb:
     def __init__(self, spec: RenderSpec, rows: list[Row], model: nn.Sequential, device: torch.device) -> None:
         self.spec = spec
         self.runs = _layer_runs(rows)
-        self.probe = LayerProbe(model, [layer.module_path for layer, _ in self.runs])
         self.targets = torch.tensor([row.filter for row in rows], device=device)
+        one_channel = spec.objective in ("channel", "neuron") and spec.diversity == 1  # nothing else of the layer
+        self.probe = LayerProbe(model, [layer.module_path for layer, _ in self.runs], self.targets if one_channel else None)
+        # a probe that computes only each row's channel hands back that channel as channel 0
+        self.channels = torch.zeros_like(self.targets) if self.probe.selects_channels else self.targets
         self.objective = OBJECTIVES[spec.objective]
 
     def outputs(
@@ -50,7 +53,7 @@ class Climb:
         for first in range(0, len(pixels), batch):
             for (layer, rows), output in zip(self.runs, captured):
                 pre = output[first : first + batch][rows]
-                yield layer, pre, (F.relu(pre) if layer.relu else pre), self.targets[rows]
+                yield layer, pre, (F.relu(pre) if layer.relu else pre), self.channels[rows]
 
     def value(self, pixels: torch.Tensor, step: int) -> torch.Tensor:
         """(B,) what this step climbs, averaged over the views: the objective, redirected and diversified where asked."""
