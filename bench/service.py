@@ -19,6 +19,7 @@ from datetime import datetime
 
 import httpx
 
+from core.settings import Settings
 from filterviz.redis_server import free_port
 
 SMALL_JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": "0-3", "steps": 10, "size": 64}
@@ -63,6 +64,7 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="filterviz-bench-") as root:
         env = {**os.environ, "FILTERVIZ_STORAGE_DIR": f"{root}/results", "FILTERVIZ_UPLOAD_DIR": f"{root}/uploads",
+               "FILTERVIZ_CACHE_DIR": f"{root}/cache",  # a cold cache: every job renders
                "FILTERVIZ_MODELS": '["efficientnet_lite0"]', "FILTERVIZ_DEVICE": "cpu"}
         env.pop("FILTERVIZ_REDIS_URL", None)
         env.pop("REDIS_URL", None)
@@ -78,7 +80,10 @@ def main() -> None:
             serve.wait(30)
 
     print(f"small job: {SMALL_JOB} (EfficientNet-Lite0 on the CPU), {args.jobs} jobs one at a time")
-    print(f"first job (loads the model): {first['total'] * 1000:.0f} ms\n")
+    print(f"first job (loads the model): {first['total'] * 1000:.0f} ms")
+    wait = Settings().batch_wait_seconds
+    print(f"batch wait window: {wait * 1000:.0f} ms (FILTERVIZ_BATCH_WAIT_SECONDS): a job alone waits that long "
+          f"for batch-mates, inside 'everything else'\n")
     print(f"{'median of the rest':40}{'ms':>8}{'share':>8}")
     median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     for key, label in (("total", "end to end (POST to seen done)"), ("render", "  rendering (worker's timer)"),
