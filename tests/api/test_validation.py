@@ -1,27 +1,13 @@
 """Checks of a render request against the limits, the published catalog and the uploads (no HTTP)."""
 
 from api.validation import catalog_errors, limit_errors, upload_errors
-from core.catalog import LayerEntry, ModelEntry
 from core.settings import Settings
 from core.spec import RenderSpec
 from core.storage import UPLOAD_SOURCE
 from core.stores import Stores
+from tests.api_fixtures import CATALOG
 
-BLOCK = LayerEntry(
-    name="blocks.2", aliases=["blocks.2.0"], module_path="blocks.2", type="Sequential",
-    output_shape=(40, 28, 28), params=1000, filters=40,
-)  # fmt: skip
-MODELS = {
-    "efficientnet_lite0": ModelEntry(
-        name="efficientnet_lite0",
-        description="",
-        default_size=224,
-        weights_file="w.pth",
-        weights_available=True,
-        num_classes=1000,
-        layers=[BLOCK],
-    )  # fmt: skip
-}
+MODELS = {CATALOG.name: CATALOG}
 SETTINGS = Settings(max_filters=4, max_steps=50, min_size=32, max_size=96)
 
 
