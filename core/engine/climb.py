@@ -43,7 +43,9 @@ class Climb:
     def outputs(
         self, pixels: torch.Tensor, low_precision: bool = False
     ) -> Iterator[tuple[LayerInfo, torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Per view and run of rows: (layer, pre-activation, output, targets); pre and output differ after a ReLU.
+        """Per view and run of rows: (layer, pre-activation, output, each row's channel in that output).
+
+        Pre-activation and output differ after a ReLU; the channel is 0 where the probe computed only it.
 
         ``pixels`` holds one or more views of the chunk's B rows, view after view: (views * B, 3, H, W).
         """
