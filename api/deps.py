@@ -1,16 +1,20 @@
 """What routes get injected: settings, stores, dispatcher and rate limiter, made once in the app factory."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from api.dispatch import Dispatcher
+from api.layer_questions import LayerQuestions
 from api.problems import not_ready
-from core.catalog import ModelEntry
+from core.catalog import AsyncCatalogReader, ModelEntry
 from core.rate_limit import RateLimiter
+from core.redis_client import redis_url
 from core.settings import Settings
 from core.stores import Stores
+
+NO_CATALOG = "no worker has published the model catalog yet; start a worker (`filterviz worker`)"
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,16 @@ class Services:
     stores: Stores
     dispatcher: Dispatcher
     rate_limiter: RateLimiter | None  # None: no limit configured
+    catalog_reader: AsyncCatalogReader = field(init=False)
+    layer_questions: LayerQuestions = field(init=False)
+
+    def __post_init__(self) -> None:
+        reader = AsyncCatalogReader(redis_url(self.settings))
+        questions = LayerQuestions(
+            reader, self.dispatcher, self.settings.max_layer_questions, self.settings.describe_timeout_seconds
+        )
+        object.__setattr__(self, "catalog_reader", reader)  # frozen: set once, here
+        object.__setattr__(self, "layer_questions", questions)
 
     def served_models(self) -> dict[str, ModelEntry]:
         """The published models this deployment serves, in the order of Settings.models.
@@ -27,11 +41,31 @@ class Services:
         """
         published = self.stores.catalog.models()
         if not published:
-            raise not_ready("no worker has published the model catalog yet; start a worker (`filterviz worker`)")
+            raise not_ready(NO_CATALOG)
         return {name: published[name] for name in self.settings.models if name in published}
 
+    def loading_models(self) -> list[str]:
+        """Served models no worker has published yet (workers publish one model after another)."""
+        published = self.stores.catalog.published_names()
+        return [name for name in self.settings.models if name not in published]
 
-def get_services(request: Request) -> Services:
+    def require_published(self, model: str) -> set[str]:
+        """503 + Retry-After while nothing is published, or ``model`` is served but still loading: "try
+        again", not "unknown model". Returns the published models' names."""
+        published = self.stores.catalog.published_names()
+        if not published:
+            raise not_ready(NO_CATALOG)
+        if model in self.settings.models and model not in published:
+            raise not_ready(still_loading([model]))
+        return published
+
+
+def still_loading(models: list[str]) -> str:
+    return f"still loading: the workers have not published {', '.join(models)} yet; retry shortly"
+
+
+async def get_services(request: Request) -> Services:
+    """A coroutine, so that reading an attribute costs no trip to the threadpool."""
     return request.app.state.services
 
 

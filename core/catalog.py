@@ -5,15 +5,18 @@ model's default size). Layers at other sizes are computed on request by a worker
 (``filterviz.describe_layers``) and cached here.
 """
 
-import time
+import asyncio
+import weakref
 
 from pydantic import BaseModel, Field
 from redis import Redis
+from redis.asyncio import BlockingConnectionPool
+from redis.asyncio import Redis as AsyncRedis
 
 _MODELS = "filterviz:catalog:models"  # hash: model name -> ModelEntry json
 _SIZES = "filterviz:catalog:layers:"  # hash per model: "HxW" -> LayerAnswer json
 _SIZE_CACHE_SECONDS = 24 * 3600
-_POLL_SECONDS = 0.05
+_ASYNC_CONNECTIONS = 8  # per API process and event loop
 
 
 class LayerEntry(BaseModel):
@@ -24,6 +27,14 @@ class LayerEntry(BaseModel):
     output_shape: tuple[int, int, int] = Field(description="(channels, height, width) at the catalog's size")
     params: int
     filters: int = Field(description="how many filters (channels) can be visualized")
+    flops: float = Field(
+        description="forward FLOPs of one image up to this layer's output at the catalog's size (2 per "
+        "multiply-add of convs and linears); the API estimates a job's work from it"
+    )
+    activations: int = Field(
+        description="numbers one image's forward keeps for the backward up to this layer, at the catalog's size; "
+        "the API estimates a job's memory from it"
+    )
 
 
 class ModelFacts(BaseModel):
@@ -69,6 +80,10 @@ class CatalogStore:
     def models(self) -> dict[str, ModelEntry]:
         return {name: ModelEntry.model_validate_json(raw) for name, raw in self._redis.hgetall(_MODELS).items()}
 
+    def published_names(self) -> set[str]:
+        """The models published so far (cheap: no entry is read)."""
+        return set(self._redis.hkeys(_MODELS))
+
     def store_layers(self, model: str, size: tuple[int, int], answer: LayerAnswer) -> None:
         pipe = self._redis.pipeline()
         pipe.hset(_SIZES + model, size_key(size), answer.model_dump_json())
@@ -79,9 +94,31 @@ class CatalogStore:
         raw = self._redis.hget(_SIZES + model, size_key(size))
         return None if raw is None else LayerAnswer.model_validate_json(raw)
 
-    def wait_for_layers(self, model: str, size: tuple[int, int], timeout: float) -> LayerAnswer | None:
-        """Poll for a worker's answer until ``timeout`` seconds have passed."""
-        deadline = time.monotonic() + timeout
-        while (answer := self.layers(model, size)) is None and time.monotonic() < deadline:
-            time.sleep(_POLL_SECONDS)
-        return answer
+
+class AsyncCatalogReader:
+    """The reads the API makes from coroutines, so that neither a read nor a wait holds a thread.
+
+    redis.asyncio connections belong to the event loop that opened them: one client per loop.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedis] = weakref.WeakKeyDictionary()
+
+    async def model(self, name: str) -> ModelEntry | None:
+        """One model's entry (reading only that one)."""
+        raw = await self._client().hget(_MODELS, name)
+        return None if raw is None else ModelEntry.model_validate_json(raw)
+
+    async def layers(self, model: str, size: tuple[int, int]) -> LayerAnswer | None:
+        raw = await self._client().hget(_SIZES + model, size_key(size))
+        return None if raw is None else LayerAnswer.model_validate_json(raw)
+
+    def _client(self) -> AsyncRedis:
+        """A few connections, shared: each read is brief, and a burst of requests must not open one apiece."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            pool = BlockingConnectionPool.from_url(self._url, max_connections=_ASYNC_CONNECTIONS, decode_responses=True)
+            client = self._clients[loop] = AsyncRedis(connection_pool=pool)
+        return client

@@ -8,6 +8,7 @@ import sys
 import threading
 from contextlib import ExitStack
 
+from core.processes import die_with_parent
 from core.queues import META_QUEUE, RENDER_QUEUE
 from core.settings import Settings
 from filterviz.redis_server import embedded_redis
@@ -38,7 +39,8 @@ def add_service_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def api_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", host, "--port", str(port)]
+    return [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", host, "--port", str(port),
+            "--http", "api.slow_clients:HeaderTimeoutProtocol"]  # fmt: skip
 
 
 def worker_command(
@@ -61,7 +63,7 @@ def run_worker(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     """Redis, the API and a worker as child processes, until Ctrl-C / SIGTERM or a child dies."""
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: its terminal closed
         signal.signal(signum, lambda *_: stop.set())
     with ExitStack() as stack:
         url = Settings().redis_url
@@ -96,8 +98,12 @@ def _exec_with_redis(command: list[str]) -> int:
 
 
 def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    """Own session: a Ctrl-C in the terminal reaches serve only, which stops the children in order."""
-    return subprocess.Popen(command, env=env, start_new_session=True)
+    """Own session: a Ctrl-C in the terminal reaches serve only, which stops the children in order.
+
+    Should serve die without stopping them (SIGKILL), the kernel kills them (a worker's pool
+    processes die with their parent in turn: Celery asks the kernel the same).
+    """
+    return subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=die_with_parent())
 
 
 def _stop_all(children: list[subprocess.Popen]) -> None:

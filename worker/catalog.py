@@ -7,11 +7,12 @@ parent process runs it as a child process at start, so torch stays out of the pa
 import logging
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from core.catalog import CatalogStore, LayerAnswer, LayerEntry, ModelEntry
 from core.errors import FilterVizError
+from core.processes import die_with_parent
 from core.settings import Settings
 from core.stores import Stores
 
@@ -21,21 +22,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def model_entries(settings: Settings) -> list[ModelEntry]:
-    """The served models (Settings.models) as the engine describes them, layers at their default size."""
+def model_entries(settings: Settings) -> Iterator[ModelEntry]:
+    """The served models (Settings.models) as the engine describes them, layers at their default size;
+    one at a time, so that each can be published as soon as it is described."""
     from core.engine import list_layers, list_models, weights_available
 
     known = {info.name: info for info in list_models()}
-    entries = []
     for name in settings.models:
         if name not in known:
             log.warning("model %r in FILTERVIZ_MODELS is not one the engine knows; skipped", name)
             continue
         info = known[name]
-        layers = list_layers(name, (info.default_size, info.default_size))
-        facts = {"weights_available": weights_available(name, settings.weights_dir), "layers": _layer_entries(layers)}
-        entries.append(ModelEntry.model_validate({**info.to_dict(), **facts}))
-    return entries
+        size = (info.default_size, info.default_size)
+        layers = _layer_entries(name, size, list_layers(name, size))
+        facts = {"weights_available": weights_available(name, settings.weights_dir), "layers": layers}
+        yield ModelEntry.model_validate({**info.to_dict(), **facts})
 
 
 # Sizes whose layer lists are published up front: a ``?size=`` question about them never has to
@@ -44,17 +45,21 @@ PUBLISHED_SIZES = (64, 96, 128, 160, 192, 256)
 
 
 def publish_catalog(settings: Settings) -> None:
+    """Every served model's entry first (the API is ready once all are in), then the common sizes."""
     catalog = Stores.from_settings(settings).catalog
+    published = []
     for entry in model_entries(settings):
         catalog.publish(entry)
-        for side in PUBLISHED_SIZES:
-            describe_layers(catalog, entry.name, (side, side))
+        published.append(entry.name)
         log.info(
             "published %s: %d layers, weights %s",
             entry.name,
             len(entry.layers),
             "available" if entry.weights_available else "missing",
         )
+    for name in published:
+        for side in PUBLISHED_SIZES:
+            describe_layers(catalog, name, (side, side))
 
 
 def describe_layers(catalog: CatalogStore, model: str, size: tuple[int, int]) -> None:
@@ -62,19 +67,26 @@ def describe_layers(catalog: CatalogStore, model: str, size: tuple[int, int]) ->
     from core.engine import list_layers
 
     try:
-        answer = LayerAnswer(layers=_layer_entries(list_layers(model, size)))
+        answer = LayerAnswer(layers=_layer_entries(model, size, list_layers(model, size)))
     except FilterVizError as exc:
         answer = LayerAnswer(error=str(exc))
     catalog.store_layers(model, size, answer)
 
 
 def start_publisher() -> subprocess.Popen:
-    """Publish from a child process (same environment, so the same Settings)."""
-    return subprocess.Popen([sys.executable, "-m", "worker.catalog"])
+    """Publish from a child process (same environment, so the same Settings) that dies with the worker."""
+    return subprocess.Popen([sys.executable, "-m", "worker.catalog"], preexec_fn=die_with_parent())
 
 
-def _layer_entries(layers: Iterable["LayerInfo"]) -> list[LayerEntry]:
-    return [LayerEntry.model_validate(layer.to_dict()) for layer in layers]
+def _layer_entries(model: str, size: tuple[int, int], layers: Iterable["LayerInfo"]) -> list[LayerEntry]:
+    """Catalog entries of ``layers`` at ``size``, with what one image costs up to each."""
+    from core.engine.layers import layer_costs
+
+    entries = []
+    for layer in layers:
+        flops, activations = layer_costs(model, size, layer)
+        entries.append(LayerEntry.model_validate({**layer.to_dict(), "flops": flops, "activations": activations}))
+    return entries
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.deps import ServicesDep
+from api.deps import ServicesDep, still_loading
 from api.problems import not_ready, problem_responses
 from api.schemas import Health, Readiness
 
@@ -18,9 +18,11 @@ def healthz() -> Health:
 @router.get("/readyz", response_model=Readiness, responses=problem_responses(503))
 def readyz(services: ServicesDep) -> Readiness:
     """Redis answers (else the RedisError handler answers 503), a worker stamped itself alive
-    recently, and the model catalog is published (so jobs can be validated)."""
+    recently, and every served model is published, so that any request for one can be validated."""
     workers = services.stores.workers.alive(services.settings.stale_after_seconds)
     if not workers:
         raise not_ready("no live worker; start one with `filterviz worker`")
-    services.served_models()
+    loading = services.loading_models()
+    if loading:
+        raise not_ready(still_loading(loading))
     return Readiness(status="ready", workers=workers)

@@ -3,6 +3,7 @@
 import httpx
 
 from core.stores import Stores
+from tests.service_fixtures import wait_until
 
 SEED_TABLE = [
     "block1_conv1", "block1_conv2", "block1_pool",
@@ -34,8 +35,8 @@ def test_vgg16_layers_match_the_seed_table(client: httpx.Client) -> None:
 
 
 def test_common_sizes_are_published_up_front(client: httpx.Client, stores: Stores) -> None:
-    published = stores.catalog.layers("vgg16", (64, 64))
-    assert published is not None
+    """Right after every model's entry (which makes the API ready), without anyone asking for them."""
+    published = wait_until(lambda: stores.catalog.layers("vgg16", (64, 64)), 60, "the common sizes")
     catalog = client.get("/v1/models/vgg16/layers", params={"size": 64}).json()
     shapes = {layer["name"]: layer["output_shape"] for layer in catalog["layers"]}
     assert shapes["block1_conv1"] == [64, 64, 64] and shapes["block5_pool"] == [512, 2, 2]

@@ -54,8 +54,9 @@ schema.config.generation.update(allow_extra_parameters=False)  # unknown query p
 def fuzzed_app(scratch: tuple[Settings, Stores]) -> Iterator[None]:
     settings, stores = scratch
     stores.catalog.publish(CATALOG)
-    stores.workers.stamp("fuzz@test")  # ready: any 5xx now is a bug
-    APP.target = create_app(settings.model_copy(update={"api_keys": KEY_DIGESTS, "describe_timeout_seconds": 0.05}))
+    stores.workers.stamp("fuzz@test")  # ready (every served model published): any 5xx now is a bug
+    changes = {"api_keys": KEY_DIGESTS, "describe_timeout_seconds": 0.05, "models": [CATALOG.name]}
+    APP.target = create_app(settings.model_copy(update=changes))
     yield
     APP.target = None
 
