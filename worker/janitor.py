@@ -1,7 +1,10 @@
-"""Finds jobs whose worker died and queues them again; keeps this worker listed as alive; cleans storage.
+"""Finds jobs whose worker died and queues them again; sends the messages of queued jobs nobody sent;
+keeps this worker listed as alive; cleans storage.
 
 The broker would redeliver such a job by itself, but only after the visibility timeout plus a
 restore sweep (many minutes, see DESIGN.md). A heartbeat on the job record tells much sooner.
+A job whose API process died between writing its record and sending its message stays in the
+job store's outbox; after ``dispatch_grace_seconds`` a sweep sends it (a duplicate is harmless).
 """
 
 import logging
@@ -41,7 +44,8 @@ class Janitor:
             log.warning("could not unlist worker %s: %s", self._worker, exc)
 
     def sweep(self) -> list[str]:
-        """Stamp this worker alive and requeue every stale running job; returns the requeued ids.
+        """Stamp this worker alive, requeue every stale running job and send what the outbox still owes;
+        returns the requeued ids.
 
         Right after a Redis outage every heartbeat looks stale, live renders included: for
         ``stale_after_seconds`` after Redis is back, nothing is requeued, so they can beat again.
@@ -54,10 +58,18 @@ class Janitor:
         requeued = []
         for job_id in self._stores.jobs.running_ids():
             if self._stores.jobs.requeue_if_stale(job_id, self._settings.stale_after_seconds):
-                self._send_render(job_id)
+                self._dispatch(job_id)
                 log.warning("job %s: its worker stopped sending heartbeats; queued again", job_id)
                 requeued.append(job_id)
+        for job_id in self._stores.jobs.due_for_dispatch(self._settings.dispatch_grace_seconds):
+            self._dispatch(job_id)
+            log.warning("job %s: queued over %.0f s ago, its message never confirmed sent; sent it",
+                        job_id, self._settings.dispatch_grace_seconds)  # fmt: skip
         return requeued
+
+    def _dispatch(self, job_id: str) -> None:
+        self._send_render(job_id)
+        self._stores.jobs.mark_dispatched(job_id)
 
     def _run(self) -> None:
         while True:

@@ -4,7 +4,7 @@ from functools import cache
 
 from celery import Task
 
-from core.queues import DESCRIBE_TASK, RENDER_TASK
+from core.queues import DESCRIBE_TASK, RENDER_QUEUE, RENDER_TASK
 from core.stores import Stores
 from worker.app import app, settings
 from worker.catalog import describe_layers
@@ -19,7 +19,12 @@ def _stores() -> Stores:
 
 @app.task(name=RENDER_TASK, bind=True)
 def render_task(self: Task, job_id: str) -> None:
-    run_job(job_id, _stores(), settings, worker=self.request.hostname)
+    """A ticket: run the next queued job (see worker.batch.claim_next)."""
+    run_job(job_id, _stores(), settings, worker=self.request.hostname, send_render=_send_render)
+
+
+def _send_render(job_id: str) -> None:
+    render_task.apply_async(args=[job_id], queue=RENDER_QUEUE)
 
 
 @app.task(name=DESCRIBE_TASK, soft_time_limit=60, time_limit=90)

@@ -2,6 +2,10 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
+from api.routes.jobs import request_fingerprint
+from api.schemas import JobRequest
+from core.queues import RENDER_QUEUE
+from core.redis_client import connect
 from core.settings import Settings
 from core.stores import Stores
 from tests.api_fixtures import ALICE, BOB, KEY_DIGESTS, AppClient, bearer
@@ -67,3 +71,20 @@ def test_a_malformed_key_is_a_422_naming_the_header(app_client: AppClient) -> No
         response = client.post("/v1/jobs", json=JOB, headers={"Idempotency-Key": bad})
         assert response.status_code == 422, bad
         assert response.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+def test_a_replay_sends_the_message_its_first_request_never_sent(
+    app_client: AppClient, scratch: tuple[Settings, Stores]
+) -> None:
+    settings, stores = scratch
+    client = app_client()
+    broker = connect(settings.redis_url)
+    body, key = {**JOB, "seed": 4}, "crashed-between-the-writes"
+    request = JobRequest.model_validate(body)
+    crashed = stores.jobs.admit(request.spec(), idempotency=(key, request_fingerprint(request))).job  # no message
+
+    replays = [client.post("/v1/jobs", json=body, headers={"Idempotency-Key": key}) for _ in range(2)]
+
+    assert [r.json()["id"] for r in replays] == [crashed.id] * 2
+    assert not stores.jobs.undispatched(crashed.id)
+    assert broker.llen(RENDER_QUEUE) == 1  # sent by the first replay only

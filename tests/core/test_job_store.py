@@ -1,6 +1,9 @@
 """The job store's state machine, against a real (private) Redis."""
 
+import base64
+
 import pytest
+from redis import Redis
 
 from core.jobs import FilterResult, InvalidCursor, JobError, JobStore
 from core.redis_client import connect
@@ -162,3 +165,103 @@ def test_a_cursor_not_handed_out_is_refused(jobs: JobStore) -> None:
     for cursor in ("garbage", "Zm9vOmJhcg"):  # the second is base64 of "foo:bar"
         with pytest.raises(InvalidCursor, match="is not one this service handed out"):
             jobs.page(2, cursor)
+
+
+@pytest.mark.parametrize("score", ["nan", "inf", "-inf", "1e400", "9" * 40, "-5", "1.5e9"])
+def test_a_forged_cursor_with_a_score_no_job_has_is_refused(jobs: JobStore, score: str) -> None:
+    forged = base64.urlsafe_b64encode(f"{score}:{'0' * 32}".encode()).decode()
+    with pytest.raises(InvalidCursor, match="is not one this service handed out"):
+        jobs.page(2, forged)
+
+
+def test_callers_take_turns_oldest_job_first(jobs: JobStore) -> None:
+    alice = [jobs.admit(SPEC, caller="alice").job.id for _ in range(3)]
+    bob = jobs.admit(SPEC, caller="bob").job.id
+    anonymous = jobs.create(SPEC).id
+
+    order = [jobs.claim_next("w1", 3, 30) for _ in range(6)]
+
+    assert [taken[0] for taken in order[:5]] == [anonymous, alice[0], bob, alice[1], alice[2]]
+    assert order[5] is None
+    assert {jobs.get(job_id).status for job_id, _ in order[:5]} == {"running"}
+    assert jobs.beat(alice[0], order[1][1]) == "ok"  # the token is the owner's
+
+
+def test_the_next_job_skips_canceled_deleted_and_already_claimed_ones(jobs: JobStore) -> None:
+    canceled, deleted, batched, waiting = (jobs.create(SPEC).id for _ in range(4))
+    jobs.cancel(canceled)
+    jobs.delete(deleted)
+    claim(jobs, batched)  # taken by name, as a batch-mate is
+
+    assert jobs.claim_next("w1", 3, 30)[0] == waiting
+    assert jobs.claim_next("w1", 3, 30) is None
+
+
+def test_a_job_is_owed_its_message_until_marked_dispatched(jobs: JobStore) -> None:
+    sent, lost = jobs.create(SPEC).id, jobs.create(SPEC).id
+    jobs.mark_dispatched(sent)
+
+    assert not jobs.undispatched(sent) and jobs.undispatched(lost)
+    assert jobs.due_for_dispatch(older_than_seconds=3600) == []  # the API may still be sending it
+    assert jobs.due_for_dispatch(older_than_seconds=0) == [lost]
+    claim(jobs, lost)
+    assert not jobs.undispatched(lost)  # running: nobody needs to send it any more
+    assert jobs.requeue_if_stale(lost, stale_after_seconds=0)
+    assert jobs.due_for_dispatch(older_than_seconds=0) == [lost]  # queued again: owed a message again
+
+
+def test_a_released_job_runs_alone_next_without_using_up_an_attempt(jobs: JobStore) -> None:
+    job_id = jobs.create(SPEC).id
+    jobs.mark_dispatched(job_id)
+    token = claim(jobs, job_id)
+
+    assert not jobs.release(job_id, "someone-else")
+    assert jobs.release(job_id, token)
+    released = jobs.get(job_id)
+    assert (released.status, released.solo, released.attempts, released.owner) == ("queued", True, 0, None)
+    assert jobs.undispatched(job_id) and jobs.running_ids() == []
+    assert jobs.beat(job_id, token) == "lost"
+    assert jobs.claim_next("w2", 3, 30)[0] == job_id and jobs.get(job_id).attempts == 1
+
+
+def test_a_status_lists_its_jobs_across_state_changes_and_pages(jobs: JobStore) -> None:
+    ids = [jobs.create(SPEC).id for _ in range(5)]
+    token = claim(jobs, ids[1])
+    jobs.succeed(ids[1], token, [], "cpu", {})
+    claim(jobs, ids[3])
+    jobs.cancel(ids[4])
+    jobs.delete(ids[0])
+
+    seen, cursor = [], None
+    for _ in range(3):
+        page, cursor = jobs.page(1, cursor, status="queued")
+        seen += [record.id for record in page]
+        if cursor is None:
+            break
+    assert seen == [ids[2]]
+    assert [[r.id for r in jobs.page(10, status=s)[0]] for s in ("running", "succeeded", "canceled")] == [
+        [ids[3]], [ids[1]], [ids[4]],
+    ]  # fmt: skip
+    assert jobs.page(10, status="queued", caller="alice") == ([], None)
+
+
+def test_listing_one_status_reads_a_page_not_the_whole_history(
+    jobs: JobStore, scratch: tuple[Settings, Stores]
+) -> None:
+    redis = connect(scratch[0].redis_url)
+    queued = [jobs.create(SPEC).id for _ in range(3)]
+    for _ in range(300):
+        jobs.cancel(jobs.create(SPEC).id)
+    redis.delete(f"filterviz:job:{queued[0]}")  # expired, as its TTL would
+
+    before = _record_reads(redis)
+    page, cursor = jobs.page(5, status="queued")
+    reads = _record_reads(redis) - before
+
+    assert [record.id for record in page] == queued[:0:-1] and cursor is None
+    assert reads <= 6, f"{reads} records read for a page of 5"
+    assert redis.zscore("filterviz:jobs:status:-:queued", queued[0]) is None  # the expired one left the index
+
+
+def _record_reads(redis: Redis) -> int:
+    return int(redis.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0))

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from PIL import Image
 
 from core.batching import batch_key
@@ -26,16 +27,14 @@ from worker.run import run_job
 
 def queue(stores: Stores, spec: RenderSpec) -> str:
     """A job as the API files it: a record, and its place among the pending jobs of its batch key."""
-    job_id = stores.jobs.create(spec).id
-    stores.pending.add(job_id, spec)
-    return job_id
+    return stores.jobs.create(spec).id
 
 
 def records(stores: Stores, ids: list[str]) -> list[JobRecord]:
     return [stores.jobs.get(job_id) for job_id in ids]
 
 
-def test_queued_compatible_jobs_share_one_batch_and_their_own_tasks_then_do_nothing(
+def test_queued_compatible_jobs_share_one_batch_and_their_own_tasks_then_leave_them_alone(
     scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
 ) -> None:
     settings, stores = scratch
@@ -51,10 +50,13 @@ def test_queued_compatible_jobs_share_one_batch_and_their_own_tasks_then_do_noth
     assert [r.filter for r in stores.jobs.get(ids[1]).results] == [7]
     assert stores.results.get(ids[1], filter_png(7)) == scripted_png(7, 0)
     before = records(stores, ids)
-    run_job(ids[1], stores, settings, worker="w2@test")  # its own task, delivered later
-    assert records(stores, ids) == before and len(engine.calls) == 1
+    run_job(ids[1], stores, settings, worker="w2@test")  # its own task, delivered later: a ticket for the next job
+    assert records(stores, ids) == before
+    assert engine.calls[1:] == [[stores.jobs.get(other).request]] and stores.jobs.get(other).status == "succeeded"
+    run_job(ids[2], stores, settings, worker="w2@test")  # nothing is queued any more: it does nothing
+    assert records(stores, ids) == before and len(engine.calls) == 2
     stats = stores.render_stats.read()
-    assert (stats.batches, stats.batch_jobs, stats.batch_rows, stats.average_batch_jobs) == (1, 3, 5, 3.0)
+    assert (stats.batches, stats.batch_jobs, stats.batch_rows, stats.average_batch_jobs) == (2, 4, 7, 2.0)
     assert 0 <= stats.average_queue_seconds < 5
 
 
@@ -183,3 +185,31 @@ def test_canceling_one_job_of_a_real_batch_leaves_the_others_as_they_would_be_al
             assert np.abs(stored - pixels_of(item.png)).mean() < 1.5
             assert result.activation == pytest.approx(item.activation, rel=1e-2, abs=1e-3)
     assert stores.render_stats.read().batch_jobs == 3
+
+
+def test_a_batch_that_runs_out_of_time_fails_only_the_job_that_runs_out_of_time_alone(
+    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+) -> None:
+    settings, stores = scratch
+    small, big = queue(stores, SPEC.model_copy(update={"filters": [2]})), queue(stores, SPEC)
+    big_spec = stores.jobs.get(big).request
+
+    def time_runs_out_with_the_big_job(step: int) -> None:
+        if step == 3 and any(spec.filters == big_spec.filters for spec in engine.calls[-1]):
+            raise SoftTimeLimitExceeded()
+
+    engine.during_step = time_runs_out_with_the_big_job
+    sent: list[str] = []
+    run_job(small, stores, settings, worker="w1@test", send_render=sent.append)
+
+    assert sorted(sent) == sorted([small, big])
+    assert [(r.status, r.solo, r.attempts) for r in records(stores, [small, big])] == [("queued", True, 0)] * 2
+    assert not any(stores.jobs.undispatched(job_id) for job_id in sent)
+    for job_id in sent:  # their tickets: each job runs alone now
+        run_job(job_id, stores, settings, worker="w1@test", send_render=sent.append)
+
+    assert [[spec.filters for spec in call] for call in engine.calls] == [[[2], [1, 4]], [[2]], [[1, 4]]]
+    done_small, done_big = records(stores, [small, big])
+    assert (done_small.status, done_small.attempts) == ("succeeded", 1)
+    assert (done_big.status, done_big.error.type, done_big.attempts) == ("failed", "TimeLimitExceeded", 1)
+    assert len(sent) == 2  # a job alone is not handed back

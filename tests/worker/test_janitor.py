@@ -71,3 +71,20 @@ def test_after_a_redis_outage_live_jobs_get_time_to_beat_again(
     finally:
         janitor.stop()
     assert stores.jobs.get(alive).status == "running"
+
+
+def test_a_sweep_sends_the_message_of_a_job_the_api_never_sent(scratch: tuple[Settings, Stores]) -> None:
+    settings, stores = scratch
+    lost, sent_by_api = (stores.jobs.create(SPEC).id for _ in range(2))
+    stores.jobs.mark_dispatched(sent_by_api)
+    sent: list[str] = []
+    patient = Janitor(stores, settings.model_copy(update={"dispatch_grace_seconds": 3600}), "w9@test", sent.append)
+    janitor = Janitor(stores, settings.model_copy(update={"dispatch_grace_seconds": 0.01}), "w9@test", sent.append)
+
+    patient.sweep()
+    assert sent == []  # within the grace time the API may still be sending it
+    wait_until(lambda: janitor.sweep() == [] and sent, 5, "the sweep to send the lost message")
+    janitor.sweep()
+
+    assert sent == [lost]  # once: a message sent is marked so
+    assert not stores.jobs.undispatched(lost)
