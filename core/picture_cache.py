@@ -1,59 +1,185 @@
 """The result cache: every picture rendered so far, under the key of everything that determines it
-(core.engine.identity). Torch-free. Entries never change; a repeated or overlapping request copies
-them instead of rendering again.
+(core.engine.identity). Torch-free.
+
+An entry is a small record in the cache directory naming its pictures in the PictureStore (by
+size and SHA-256) and the facts measured with them; the bytes live once, in the PictureStore, and
+jobs refer to the same bytes. A hit is checked first: an entry whose record is unreadable or whose
+picture is damaged or gone is removed and counts as a miss, so it is rendered again.
+
+The cache is bounded: :meth:`PictureCache.trim` keeps the most recently used entries that fit in
+``max_bytes`` (counting what live jobs hold, which is never deleted), drops entries unused for
+``max_idle_seconds`` (the jobs' retention: a picture does not outlive the last job that used it),
+and deletes the pictures nothing refers to any more. Entries made from an uploaded photo name it,
+and go when it goes (:meth:`PictureCache.forget_photos`).
 """
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
+from typing import Protocol
 
-from core.storage import ResultStorage
+from pydantic import BaseModel, ValidationError, field_validator
 
-_PNG = "picture.png"
-_ANIMATION = "animation.webp"
-_META = "meta"  # written last: an entry with meta is complete
-_GRID = "grid.png"
+from core.storage import LocalStorage, PictureRef, PictureStore
+
+_ENTRY = "entry"
+
+
+class RenderedPicture(Protocol):
+    """What the engine hands over for one picture (read-only)."""
+
+    @property
+    def png(self) -> bytes: ...
+    @property
+    def animation(self) -> bytes | None: ...
+    @property
+    def activation(self) -> float: ...
+    @property
+    def start_activation(self) -> float: ...
+    @property
+    def dead(self) -> bool: ...
 
 
 @dataclass(frozen=True)
 class CachedPicture:
-    png: bytes
-    animation: bytes | None
+    """A picture in the cache: where its bytes are and what was measured with them."""
+
+    png: PictureRef
+    animation: PictureRef | None
     activation: float
     start_activation: float
     dead: bool
 
 
+@dataclass(frozen=True)
+class Trimmed:
+    entries: int  # cache entries dropped (least recently used, idle, or damaged)
+    pictures: int  # pictures deleted because nothing refers to them any more
+    bytes: int  # ... and their bytes
+
+
+class _Entry(BaseModel):
+    """An entry as stored: its pictures by role (png, webp, grid), the facts, the photo it came from."""
+
+    pictures: dict[str, dict]
+    facts: dict[str, float | bool] | None = None
+    photo: str | None = None
+
+    @field_validator("pictures")
+    @classmethod
+    def _refs(cls, pictures: dict[str, dict]) -> dict[str, dict]:
+        for facts in pictures.values():
+            PictureRef.parse(facts)  # ValueError -> ValidationError
+        return pictures
+
+    def refs(self) -> dict[str, PictureRef]:
+        return {role: PictureRef.parse(facts) for role, facts in self.pictures.items()}
+
+
 class PictureCache:
-    def __init__(self, storage: ResultStorage) -> None:
-        self._storage = storage
+    def __init__(
+        self, entries: LocalStorage, pictures: PictureStore, max_bytes: int, max_idle_seconds: float, grace_seconds: float
+    ) -> None:
+        """``grace_seconds``: a picture used this recently may still be referred to by a batch in progress."""
+        self._entries, self._pictures = entries, pictures
+        self._max_bytes, self._max_idle, self._grace = max_bytes, max_idle_seconds, grace_seconds
 
     def get(self, key: str) -> CachedPicture | None:
-        meta = self._storage.get(key, _META)
-        png = self._storage.get(key, _PNG) if meta is not None else None
-        if meta is None or png is None:
+        """The entry if it and its pictures are whole (and marks it used); otherwise removes it: a miss."""
+        entry = self._whole(key)
+        if entry is None or entry.facts is None or "png" not in entry.pictures:
             return None
-        facts = json.loads(meta)
-        animation = self._storage.get(key, _ANIMATION) if facts.pop("animation") else None
-        return CachedPicture(png=png, animation=animation, **facts)
+        refs = entry.refs()
+        try:
+            return CachedPicture(png=refs["png"], animation=refs.get("webp"), **entry.facts)  # type: ignore[arg-type]
+        except TypeError:  # facts of another shape
+            self._entries.delete(key)
+            return None
 
-    def put(self, key: str, picture: CachedPicture) -> None:
-        self._storage.put(key, _PNG, picture.png)
-        if picture.animation is not None:
-            self._storage.put(key, _ANIMATION, picture.animation)
-        facts = {
-            "activation": picture.activation,
-            "start_activation": picture.start_activation,
-            "dead": picture.dead,
-            "animation": picture.animation is not None,
-        }
-        self._storage.put(key, _META, json.dumps(facts).encode())
+    def put(self, key: str, picture: RenderedPicture, photo: str | None) -> CachedPicture:
+        """Store a rendered picture (``photo``: the upload it started from) and its entry."""
+        png = self._pictures.add(picture.png)
+        animation = self._pictures.add(picture.animation) if picture.animation is not None else None
+        facts = {"activation": picture.activation, "start_activation": picture.start_activation, "dead": picture.dead}
+        refs = {"png": png, **({"webp": animation} if animation else {})}
+        self._write(key, refs, facts, photo)
+        return CachedPicture(png, animation, **facts)  # type: ignore[arg-type]
 
-    def get_grid(self, keys: list[str], labels: list[str]) -> bytes | None:
-        return self._storage.get(_grid_key(keys, labels), _GRID)
+    def get_grid(self, keys: list[str], labels: list[str]) -> PictureRef | None:
+        entry = self._whole(_grid_key(keys, labels))
+        return None if entry is None or "grid" not in entry.pictures else entry.refs()["grid"]
 
-    def put_grid(self, keys: list[str], labels: list[str], png: bytes) -> None:
-        self._storage.put(_grid_key(keys, labels), _GRID, png)
+    def put_grid(self, keys: list[str], labels: list[str], png: bytes, photo: str | None) -> PictureRef:
+        ref = self._pictures.add(png)
+        self._write(_grid_key(keys, labels), {"grid": ref}, None, photo)
+        return ref
+
+    def forget_photos(self, photos: set[str]) -> int:
+        """Remove the entries made from these uploads; returns how many."""
+        gone = [key for key, entry in self._all() if entry is not None and entry.photo in photos]
+        for key in gone:
+            self._entries.delete(key)
+        return len(gone)
+
+    def trim(self, live: set[str]) -> Trimmed:
+        """Bound the cache (see the module's docstring); ``live``: SHA-256 of the pictures live jobs refer to."""
+        sizes = self._pictures.sizes()
+        used = sum(sizes.get(sha256, 0) for sha256 in live)
+        keep, dropped = set(live), 0
+        idle_since = time.time() - self._max_idle
+        for key, entry, last_used in self._by_last_use():
+            fresh = {ref.sha256 for ref in entry.refs().values()} - keep if entry is not None else set()
+            added = sum(sizes.get(sha256, 0) for sha256 in fresh)
+            if entry is None or last_used < idle_since or used + added > self._max_bytes:
+                self._entries.delete(key)
+                dropped += 1
+                continue
+            keep |= fresh
+            used += added
+        deleted, freed = self._pictures.sweep(keep, self._grace)
+        return Trimmed(dropped, deleted, freed)
+
+    def _whole(self, key: str) -> _Entry | None:
+        """The entry, its pictures checked; an unreadable or damaged one is removed."""
+        data = self._entries.get(key, _ENTRY)
+        if data is None:
+            return None
+        entry = _parse(data)
+        if entry is not None and all(self._pictures.verified(ref) for ref in entry.refs().values()):
+            self._entries.touch(key, _ENTRY)
+            return entry
+        self._entries.delete(key)
+        return None
+
+    def _write(self, key: str, refs: dict[str, PictureRef], facts: dict | None, photo: str | None) -> None:
+        entry = _Entry(pictures={role: ref.as_json() for role, ref in refs.items()}, facts=facts, photo=photo)
+        self._entries.put(key, _ENTRY, entry.model_dump_json().encode())
+
+    def _all(self) -> list[tuple[str, _Entry | None]]:
+        """Every entry (None: unreadable). A folder without one is skipped while its writer may be at work,
+        and removed after that (an older layout's, or a writer's that died)."""
+        found, abandoned = [], time.time() - self._grace
+        for key in self._entries.keys():
+            data = self._entries.get(key, _ENTRY)
+            if data is not None:
+                found.append((key, _parse(data)))
+            elif (self._entries.last_used(key) or time.time()) < abandoned:
+                self._entries.delete(key)
+        return found
+
+    def _by_last_use(self) -> list[tuple[str, _Entry | None, float]]:
+        """Every entry, most recently used first."""
+        found = [(key, entry, self._entries.last_used(key, _ENTRY) or 0.0) for key, entry in self._all()]
+        return sorted(found, key=lambda item: item[2], reverse=True)
+
+
+def _parse(data: bytes) -> _Entry | None:
+    """The entry, or None for bytes that are not one (garbage, or an older layout)."""
+    try:
+        return _Entry.model_validate_json(data)
+    except ValidationError:
+        return None
 
 
 def _grid_key(keys: list[str], labels: list[str]) -> str:

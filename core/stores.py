@@ -9,7 +9,7 @@ from core.picture_cache import PictureCache
 from core.redis_client import connect, redis_url
 from core.render_stats import RenderStats
 from core.settings import Settings
-from core.storage import LocalStorage, ResultStorage
+from core.storage import JobResults, LocalStorage, ResultStorage
 from core.uploads import UploadRegistry
 from core.webhook_outbox import WebhookOutbox
 from core.workers import WorkerRegistry
@@ -20,7 +20,7 @@ class Stores:
     jobs: JobStore
     catalog: CatalogStore
     workers: WorkerRegistry
-    results: ResultStorage
+    results: JobResults
     uploads: ResultStorage
     upload_records: UploadRegistry
     webhooks: WebhookOutbox
@@ -31,15 +31,19 @@ class Stores:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Stores":
         redis = connect(redis_url(settings))
+        results = JobResults(settings.storage_dir)
         return cls(
             jobs=JobStore(redis, settings.retention_seconds),
             catalog=CatalogStore(redis),
             workers=WorkerRegistry(redis),
-            results=LocalStorage(settings.storage_dir),
+            results=results,
             uploads=LocalStorage(settings.upload_dir),
             upload_records=UploadRegistry(redis, settings.upload_retention_seconds),
             webhooks=WebhookOutbox(redis),
-            pending=PendingJobs(redis, settings.retention_seconds),
-            cache=PictureCache(LocalStorage(settings.cache_dir)),
+            pending=PendingJobs(redis),
+            cache=PictureCache(
+                LocalStorage(settings.cache_dir), results.pictures, settings.cache_max_bytes,
+                max_idle_seconds=settings.retention_seconds, grace_seconds=settings.job_time_limit,
+            ),
             render_stats=RenderStats(redis),
         )

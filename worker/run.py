@@ -16,19 +16,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
+from kombu.exceptions import OperationalError
 from PIL import Image
 from redis import RedisError
 
-from core.errors import FilterVizError, InvalidImage
+from core.errors import FilterVizError, InvalidImage, StorageError
 from core.grid import encode_grid, grid_labels
 from core.images import open_image
 from core.jobs import BeatState, FilterResult, JobError
 from core.picture_cache import CachedPicture
 from core.settings import Settings
 from core.spec import ImageInit, RenderSpec
-from core.storage import GRID_PNG, UPLOAD_SOURCE, ResultStorage, filter_animation, filter_png
+from core.storage import GRID_PNG, UPLOAD_SOURCE, PictureRef, ResultStorage, filter_animation, filter_png
 from core.stores import Stores
-from worker.batch import ClaimedJob, claim, gather
+from worker.batch import ClaimedJob, claim_next, gather
 from worker.monitor import BatchMonitor
 from worker.placement import render_device
 
@@ -44,15 +45,19 @@ REDIS_RETRY_SECONDS = 0.5
 Planned = list[tuple["RenderRequest", dict[tuple[int, int], str]]]  # engine requests with their pictures' keys
 
 
-def run_job(job_id: str, stores: Stores, settings: Settings, worker: str) -> None:
-    """Claim the job and see it through, with whatever queued jobs can share its batch.
+def run_job(
+    job_id: str, stores: Stores, settings: Settings, worker: str, send_render: Callable[[str], None] | None = None
+) -> None:
+    """Claim the next job (callers take turns) and see it through, with whatever queued jobs can share its batch.
 
-    A duplicate delivery (the job is finished, or running elsewhere with a fresh heartbeat) does
-    nothing. On failure or cancellation a job's files are removed, so nothing half-written stays.
+    A message is a ticket: it runs the next queued job, or else its own ``job_id`` if that one is
+    still to run; a duplicate delivery with nothing queued does nothing. On failure or cancellation
+    a job's files are removed, so nothing half-written stays. ``send_render`` sends the ticket of a
+    job handed back by a failed batch (without it, the janitor's outbox sweep sends it).
     """
-    first = claim(job_id, stores, settings, worker)
+    first = claim_next(job_id, stores, settings, worker)
     if first is not None:
-        _Batch(stores, settings).run(first, lambda: gather(first, stores, settings, worker)[1:])
+        _Batch(stores, settings, send_render).run(first, lambda: gather(first, stores, settings, worker)[1:])
 
 
 @dataclass
@@ -74,8 +79,9 @@ class _Job:
 
 
 class _Batch:
-    def __init__(self, stores: Stores, settings: Settings) -> None:
-        self._stores, self._settings = stores, settings
+    def __init__(self, stores: Stores, settings: Settings, send_render: Callable[[str], None] | None) -> None:
+        self._stores, self._settings, self._send_render = stores, settings, send_render
+        self._shared = False  # several jobs render together: a failure of the batch is none of theirs alone
         self._device = render_device(settings)
         self._monitor = BatchMonitor(stores.jobs, settings.heartbeat_seconds)
         self._jobs: dict[str, _Job] = {}  # unfinished
@@ -95,6 +101,7 @@ class _Batch:
                 self._admit(job)
             requests = self._plan()
             self._finish_ready()
+            self._shared = len(self._jobs) > 1
             if requests:
                 self._render(requests)
 
@@ -107,14 +114,14 @@ class _Batch:
         self._monitor.watch(claimed.id, claimed.token)
         try:
             init_image = _init_image(claimed.spec, self._stores.uploads, self._settings.max_image_pixels)
-            keys = picture_keys(claimed.spec, self._settings.weights_dir, self._device)
+            keys = picture_keys(claimed.spec, self._settings.weights_dir, self._device, claimed.record.caller)
+            for key in keys.values():
+                if key not in self._pictures and (cached := self._stores.cache.get(key)) is not None:
+                    self._pictures[key] = cached
         except Exception as exc:
             self._end(claimed, exc)
             return
         self._jobs[claimed.id] = _Job(claimed, keys, init_image)
-        for key in keys.values():
-            if key not in self._pictures and (cached := self._stores.cache.get(key)) is not None:
-                self._pictures[key] = cached
 
     def _missing(self, job: _Job) -> list[int]:
         """The job's filters with a picture neither cached nor rendered yet."""
@@ -158,17 +165,16 @@ class _Batch:
                 on_step=self._on_step,
             )
             for index, result in batch:
+                photo = _photo(requests[index][0].spec)
                 for item in result.filters:
-                    picture = CachedPicture(item.png, item.animation, item.activation, item.start_activation, item.dead)
                     key = requests[index][1][(item.filter, item.variant)]
-                    self._stores.cache.put(key, picture)
-                    self._pictures[key] = picture
+                    self._pictures[key] = self._stores.cache.put(key, item, photo)
                 self._done.add(index)
                 self._seconds[index], self._devices[index] = result.seconds, result.device
                 self._finish_ready()
         except Exception as exc:
             for job in list(self._jobs.values()):
-                self._end(job.claimed, exc)
+                self._end(job.claimed, exc, batch_wide=True)
 
     def _on_step(self, progress: dict[int, tuple[int, int]]) -> Collection[int]:
         """Each job's progress and state; the requests no unfinished job waits for any more."""
@@ -194,16 +200,16 @@ class _Batch:
 
     def _store_and_succeed(self, job: _Job) -> None:
         started = time.perf_counter()
-        results, storage = [], self._stores.results
+        results, refs = [], {}
         for f, v in job.pictures:
             picture = self._pictures[job.keys[(f, v)]]
-            storage.put(job.claimed.id, filter_png(f, v), picture.png)
+            refs[filter_png(f, v)] = picture.png
             if picture.animation is not None:
-                storage.put(job.claimed.id, filter_animation(f, v), picture.animation)
+                refs[filter_animation(f, v)] = picture.animation
             results.append(FilterResult(filter=f, variant=v, activation=picture.activation,
                                         start_activation=picture.start_activation, dead=picture.dead,
                                         animation=picture.animation is not None))  # fmt: skip
-        storage.put(job.claimed.id, GRID_PNG, self._grid(job))
+        self._stores.results.refer(job.claimed.id, {**refs, GRID_PNG: self._grid(job)})
         _count(lambda: self._stores.render_stats.record_pictures(len(results) - job.rendered, job.rendered))
         seconds = {**self._seconds.get(job.own, {}), "store": time.perf_counter() - started}
         seconds = {phase: round(value, 4) for phase, value in seconds.items()}
@@ -213,14 +219,17 @@ class _Batch:
         _persist(lambda: self._stores.jobs.succeed(job.claimed.id, job.claimed.token, results, device, seconds))
         self._monitor.release(job.claimed.id)
 
-    def _grid(self, job: _Job) -> bytes:
+    def _grid(self, job: _Job) -> PictureRef:
         """The job's contact sheet: from the cache when the same pictures were shown together before."""
         keys = [job.keys[p] for p in job.pictures]
         labels = grid_labels(job.spec, job.pictures)
         grid = self._stores.cache.get_grid(keys, labels)
         if grid is None:
-            grid = encode_grid([self._pictures[key].png for key in keys], labels)
-            self._stores.cache.put_grid(keys, labels, grid)
+            pictures = [self._stores.results.pictures.read(self._pictures[key].png) for key in keys]
+            if any(picture is None for picture in pictures):
+                raise StorageError("a picture of this job was deleted before its job was stored; submit it again")
+            png = encode_grid(pictures, labels)  # type: ignore[arg-type]
+            grid = self._stores.cache.put_grid(keys, labels, png, _photo(job.spec))
         return grid
 
     def _stop(self, claimed: ClaimedJob, state: BeatState) -> None:
@@ -230,14 +239,38 @@ class _Batch:
         elif _persist(lambda: self._stores.jobs.mark_canceled(claimed.id, claimed.token)):
             self._stores.results.delete(claimed.id)
 
-    def _end(self, claimed: ClaimedJob, exc: Exception) -> None:
-        """Fail the job with the reason ``exc`` gives, and remove its files."""
+    def _end(self, claimed: ClaimedJob, exc: Exception, batch_wide: bool = False) -> None:
+        """Fail the job with the reason ``exc`` gives, and remove its files.
+
+        A failure of the whole batch, or its time running out, is no batch-mate's own: while several
+        jobs share the batch, each is handed back to run alone instead, and only a job that fails
+        alone fails.
+        """
+        if self._shared and (batch_wide or isinstance(exc, SoftTimeLimitExceeded)):
+            self._hand_back(claimed, exc)
+            return
         self._jobs.pop(claimed.id, None)
         error = _job_error(claimed.id, exc, self._settings.job_soft_time_limit)
         failed = _persist(lambda: self._stores.jobs.fail(claimed.id, claimed.token, error))
         self._monitor.release(claimed.id)
         if failed:
             self._stores.results.delete(claimed.id)
+
+    def _hand_back(self, claimed: ClaimedJob, exc: Exception) -> None:
+        """Queue the job again to run alone, the attempt not counted, and send its ticket."""
+        self._jobs.pop(claimed.id, None)
+        self._monitor.release(claimed.id)
+        if not _persist(lambda: self._stores.jobs.release(claimed.id, claimed.token)):
+            return  # canceled, deleted or handed on meanwhile
+        self._stores.results.delete(claimed.id)
+        log.warning("job %s: its batch failed (%s: %s); queued again to run alone", claimed.id, type(exc).__name__, exc)
+        if self._send_render is None:
+            return  # the janitor's outbox sweep sends it
+        try:
+            self._send_render(claimed.id)
+            self._stores.jobs.mark_dispatched(claimed.id)
+        except (OperationalError, RedisError) as send_error:
+            log.warning("could not send job %s again (%s); the janitor will", claimed.id, send_error)
 
 
 def _persist(write: Callable[[], T]) -> T:
@@ -270,6 +303,11 @@ def _job_error(job_id: str, exc: Exception, soft_time_limit: int) -> JobError:
         return JobError(type="TimeLimitExceeded", message=message)
     log.error("job %s failed", job_id, exc_info=exc)  # a bug or an out-of-memory: the job must still end
     return JobError(type="InternalError", message=f"{type(exc).__name__}: {exc}")
+
+
+def _photo(spec: RenderSpec) -> str | None:
+    """The upload a request starts from: its pictures are deleted with it."""
+    return spec.init.image_id if isinstance(spec.init, ImageInit) else None
 
 
 def _init_image(spec: RenderSpec, uploads: ResultStorage, max_pixels: int) -> Image.Image | None:

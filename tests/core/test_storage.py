@@ -1,12 +1,15 @@
-"""Local result storage: atomic writes, one directory per job, no path outside the root."""
+"""Local result storage: atomic writes, one directory per job, no path outside the root, each picture
+stored once and checked against its size and hash when read."""
 
+import re
 from pathlib import Path
 
 import pytest
 
-from core.storage import GRID_PNG, LocalStorage, filter_png
+from core.storage import GRID_PNG, PICTURES, DamagedPicture, JobResults, LocalStorage, PictureRef, filter_png
 
 JOB = "0123456789abcdef0123456789abcdef"
+OTHER_JOB = "fedcba9876543210fedcba9876543210"
 
 
 def test_stored_bytes_come_back_from_the_job_directory(tmp_path: Path) -> None:
@@ -39,3 +42,41 @@ def test_keys_and_names_that_could_leave_the_root_are_refused(tmp_path: Path, ke
     with pytest.raises(ValueError, match="is not 32 hex digits|is not allowed"):
         storage.put(key, name, b"x")
     assert not (tmp_path / "root").exists()
+
+
+def test_a_picture_shown_by_two_jobs_is_stored_once(tmp_path: Path) -> None:
+    results = JobResults(tmp_path)
+    results.put(JOB, GRID_PNG, b"the picture")
+    results.put(OTHER_JOB, filter_png(3), b"the picture")
+
+    assert results.get(JOB, GRID_PNG) == results.get(OTHER_JOB, filter_png(3)) == b"the picture"
+    assert [path.read_bytes() for path in (tmp_path / PICTURES).iterdir()] == [b"the picture"]
+    assert results.refs(JOB) == {GRID_PNG: PictureRef.of(b"the picture")}
+    results.delete(JOB)
+    assert results.get(JOB, GRID_PNG) is None and results.get(OTHER_JOB, filter_png(3)) == b"the picture"
+
+
+@pytest.mark.parametrize(
+    ("stored", "says"),
+    [(b"the pic", "7 of its 11 bytes are stored"), (b"", "0 of its 11 bytes are stored"),
+     (b"THE PICTURE", "its bytes changed since they were stored (SHA-256 mismatch)")],
+)  # fmt: skip
+def test_damaged_bytes_are_reported_never_returned(tmp_path: Path, stored: bytes, says: str) -> None:
+    results = JobResults(tmp_path)
+    results.put(JOB, GRID_PNG, b"the picture")
+    (tmp_path / PICTURES / PictureRef.of(b"the picture").sha256).write_bytes(stored)
+
+    with pytest.raises(DamagedPicture, match=re.escape(says)):
+        results.get(JOB, GRID_PNG)
+    assert not results.pictures.verified(PictureRef.of(b"the picture"))  # and a cache hit on it is a miss
+    assert not (tmp_path / PICTURES / PictureRef.of(b"the picture").sha256).exists()
+
+
+def test_a_damaged_list_of_pictures_is_reported(tmp_path: Path) -> None:
+    results = JobResults(tmp_path)
+    results.put(JOB, GRID_PNG, b"the picture")
+    (tmp_path / JOB / "pictures").write_bytes(b'{"grid.png": {"sha256": "../../etc/passwd", "size": 1}}')
+
+    with pytest.raises(DamagedPicture, match=f"the list of pictures of job {JOB} is damaged"):
+        results.get(JOB, GRID_PNG)
+    assert results.referenced([JOB]) == set()

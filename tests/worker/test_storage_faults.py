@@ -8,7 +8,8 @@ import pytest
 
 from core.errors import StorageError
 from core.settings import Settings
-from core.storage import GRID_PNG, LocalStorage, filter_png
+from core.spec import RenderSpec
+from core.storage import GRID_PNG, PICTURES, LocalStorage, filter_png
 from core.stores import Stores
 from tests.api_fixtures import AppClient, small_png
 from tests.worker.test_run_job import SPEC, ScriptedEngine, engine, run  # noqa: F401 (engine: a fixture)
@@ -34,21 +35,27 @@ def fill_disk_after(monkeypatch: pytest.MonkeyPatch, files: int) -> None:
     monkeypatch.setattr("core.storage.os.fdopen", fdopen)
 
 
+@pytest.mark.parametrize(
+    "spec", [SPEC, SPEC.model_copy(update={"filters": [2, 3]})], ids=["cached pictures", "new pictures"]
+)
 def test_a_full_disk_fails_the_job_with_the_reason_and_keeps_earlier_results(
     scratch: tuple[Settings, Stores],
     engine: ScriptedEngine,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
+    spec: RenderSpec,
 ) -> None:
     settings, stores = scratch
     earlier = run(scratch)
     before = {name: stores.results.get(earlier.id, name) for name in (GRID_PNG, filter_png(1), filter_png(4))}
-    fill_disk_after(monkeypatch, files=1)
+    pictures = sorted((settings.storage_dir / PICTURES).iterdir())
+    fill_disk_after(monkeypatch, files=0)
 
-    record = run(scratch)
+    record = run(scratch, spec)
 
     assert record.status == "failed" and record.error.type == "StorageError"
     assert record.error.message == f"cannot store files under {settings.storage_dir}: the disk is full (OSError)"
-    assert not (stores.results.root / record.id).exists()  # neither its first picture nor a half-written one
+    assert not (stores.results.root / record.id).exists()  # neither its list of pictures nor a half-written one
+    assert sorted((settings.storage_dir / PICTURES).iterdir()) == pictures  # no half-written picture
     assert {name: stores.results.get(earlier.id, name) for name in before} == before
 
 
