@@ -1,10 +1,11 @@
 """Checks of a render request before anything is queued: limits, the published catalog, uploads, webhook."""
 
 from api.problems import FieldError
-from core.catalog import ModelEntry, find_layer
+from core.catalog import LayerEntry, ModelEntry, find_layer
 from core.errors import list_valid
+from core.job_cost import LayerCost, frame_count, memory_bytes, optimized_size, pictures, views, work_flops
 from core.settings import Settings
-from core.spec import ImageInit, RenderSpec
+from core.spec import ImageInit, RenderSpec, start_image_size
 from core.storage import UPLOAD_SOURCE
 from core.stores import Stores
 from core.webhook_targets import ForbiddenTarget, resolve_target
@@ -14,7 +15,23 @@ def request_errors(
     spec: RenderSpec, settings: Settings, models: dict[str, ModelEntry], stores: Stores, caller: str | None
 ) -> list[FieldError]:
     """Every reason to refuse ``spec`` from ``caller``; ``models`` are the served models from the catalog."""
-    return [*limit_errors(spec, settings), *catalog_errors(spec, models), *upload_errors(spec, stores, caller)]
+    return [
+        *limit_errors(spec, settings),
+        *catalog_errors(spec, models),
+        *cost_errors(spec, settings, models),
+        *upload_errors(spec, stores, caller),
+    ]
+
+
+def fitted_to_start_image(spec: RenderSpec, size_asked: bool, stores: Stores, settings: Settings) -> RenderSpec:
+    """A request that starts from a photo and names no size keeps the photo's aspect ratio (the job
+    record then carries the size rendered); an unknown photo is left to upload_errors."""
+    if size_asked or not isinstance(spec.init, ImageInit):
+        return spec
+    photo = stores.upload_records.size(spec.init.image_id)
+    if photo is None:
+        return spec
+    return spec.model_copy(update={"size": start_image_size(*photo, settings.min_size, settings.max_size)})
 
 
 def limit_errors(spec: RenderSpec, settings: Settings) -> list[FieldError]:
@@ -62,6 +79,52 @@ def catalog_errors(spec: RenderSpec, models: dict[str, ModelEntry]) -> list[Fiel
         msg = f"{noun} {list_valid(beyond, limit=5)} out of range: {owner} (0-{count - 1})"
         return [FieldError(loc=["body", "filters"], msg=msg, type="filter_out_of_range")]
     return []
+
+
+def cost_errors(spec: RenderSpec, settings: Settings, models: dict[str, ModelEntry]) -> list[FieldError]:
+    """The job's work and memory, estimated from the catalog's per-layer costs, against the per-job limits."""
+    entry = models.get(spec.model)
+    layer = _costed_layer(spec, entry) if entry is not None else None
+    if entry is None or layer is None:
+        return []  # catalog_errors says why
+    cost = LayerCost(layer.flops, layer.activations, (entry.default_size, entry.default_size))
+    return [*_work_errors(spec, layer.name, cost, settings), *_memory_errors(spec, layer.name, cost, settings)]
+
+
+def _costed_layer(spec: RenderSpec, entry: ModelEntry) -> LayerEntry | None:
+    """The layer the job climbs to; for objective 'class', the deepest (the logits cost about as much)."""
+    if spec.objective == "class":
+        return max(entry.layers, key=lambda layer: layer.flops, default=None)
+    return find_layer(entry.layers, spec.layer or "")
+
+
+def _work_errors(spec: RenderSpec, layer: str, cost: LayerCost, settings: Settings) -> list[FieldError]:
+    tflop = work_flops(spec, cost) / 1e12
+    if tflop <= settings.max_job_tflop:
+        return []
+    height, width = optimized_size(spec)
+    msg = (
+        f"this job is about {tflop:,.1f} TFLOP of work ({pictures(spec)} pictures x {spec.steps} steps x "
+        f"{views(spec)} views through {layer} at {height}x{width}); at most {settings.max_job_tflop:g} TFLOP "
+        "per job (FILTERVIZ_MAX_JOB_TFLOP): ask for fewer filters or steps, a smaller size or a shallower layer"
+    )
+    return [FieldError(loc=["body"], msg=msg, type="too_much_work")]
+
+
+def _memory_errors(spec: RenderSpec, layer: str, cost: LayerCost, settings: Settings) -> list[FieldError]:
+    needed_mb = memory_bytes(spec, cost) / 2**20
+    if needed_mb <= settings.memory_budget_mb:
+        return []
+    frames = f"{frame_count(spec)} frames of each of " if spec.snapshots else ""
+    msg = (
+        f"this job needs about {needed_mb:,.0f} MB ({frames}{pictures(spec)} pictures at {spec.size[0]}x"
+        f"{spec.size[1]}, and the activations of {layer}); at most {settings.memory_budget_mb} MB per job "
+        "(FILTERVIZ_MEMORY_BUDGET_MB): ask for "
+        + ("fewer frames (a larger snapshots), " if spec.snapshots else "")
+        + "fewer filters or a smaller size"
+    )
+    field = "snapshots" if spec.snapshots else "filters"
+    return [FieldError(loc=["body", field], msg=msg, type="too_much_memory")]
 
 
 def upload_errors(spec: RenderSpec, stores: Stores, caller: str | None) -> list[FieldError]:

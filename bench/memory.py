@@ -55,7 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     plant_weights_if_missing()
     from core.engine import check_spec
-    from core.engine.render import _BYTES_PER_ACTIVATION, activation_floats
+    from core.engine.layers import activation_floats
+    from core.job_cost import BYTES_PER_ACTIVATION
 
     spawn = multiprocessing.get_context("spawn")
     print(f"\nVGG16 {args.layer}, {args.size} px, classic, 2 steps; RSS rise during the render, MiB")
@@ -69,7 +70,7 @@ def main() -> None:
         per_row = (peaks[1] - peaks[0]) / (args.rows[1] - args.rows[0])
         floats = activation_floats("vgg16", (args.size, args.size), check_spec(spec))
         needs = floats * BYTES[precision] / 2**20
-        budgeted = floats * _BYTES_PER_ACTIVATION[precision] / 2**20
+        budgeted = floats * BYTES_PER_ACTIVATION[precision] / 2**20
         print(f"{precision:10}{args.rows[0]:>5} / {args.rows[1]:<5}{peaks[0]:8.0f} / {peaks[1]:<6.0f}{per_row:10.1f}"
               f"{needs:8.1f}{per_row / needs:6.1f}x{budgeted:9.1f}")
 

@@ -11,14 +11,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 FILTER_SPEC_HELP = "a list of filter numbers, or a string such as '3', '0-19', '0,5,9' or '0-3,8'"
-_FILTER_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
-_MAX_FILTER_INDEX = 1 << 20  # far above any real channel count; keeps "0-99999999" from allocating
+# ASCII digits only: Python's \d and int() also read other scripts' digits ("٣", "３").
+_FILTER_PART = re.compile(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", re.ASCII)
+MAX_FILTER_INDEX = 8191  # above every served layer's channel count (at most 2048) and class count (1000)
+MAX_FILTER_SPEC_LENGTH = 4096  # characters of a filter string; 256 filters written one by one fit
+MAX_FILTER_LIST_LENGTH = MAX_FILTER_INDEX + 1  # numbers in a filter list
 
 # Steps and step size when a request leaves them out. classic: the seed's. robust: a quarter of a
 # Lucid render's 512 steps, and the Adam learning rate that scored best with the engine's parameter
 # averaging in a sweep (0.15-0.3 within noise); bench/quality.py measures them against the reference.
 METHOD_DEFAULTS = {"classic": {"steps": 20, "step_size": 1.0}, "robust": {"steps": 128, "step_size": 0.2}}
 MAX_DIVERSITY = 8
+DEFAULT_SIDE = 128  # pixels: the seed's size; a start photo's short side when the request names no size
+
+
+def start_image_size(width: int, height: int, min_side: int, max_side: int) -> tuple[int, int]:
+    """(H, W) for a photo of ``width`` x ``height`` without a size asked: its aspect ratio, the short
+    side DEFAULT_SIDE, the long side scaled down if it would pass ``max_side``, both within the limits."""
+    scale = min(DEFAULT_SIDE / min(width, height), max_side / max(width, height))
+    return _within(height * scale, min_side, max_side), _within(width * scale, min_side, max_side)
+
+
+def _within(side: float, min_side: int, max_side: int) -> int:
+    return min(max_side, max(min_side, round(side)))
 
 
 def _field_error(field: str, message: str, value: object) -> ValidationError:
@@ -28,20 +43,43 @@ def _field_error(field: str, message: str, value: object) -> ValidationError:
 
 
 def parse_filters(text: str) -> list[int]:
-    """Parse '3', '0-19', '0,5,9' and mixes such as '0-3,8' into sorted, unique filter numbers."""
+    """Parse '3', '0-19', '0,5,9' and mixes such as '0-3,8' into sorted, unique filter numbers.
+
+    Time is proportional to the text: the text's length is capped, and every range is checked
+    against MAX_FILTER_INDEX before any is expanded, so the expansion has at most that many numbers.
+    """
+    if len(text) > MAX_FILTER_SPEC_LENGTH:
+        raise ValueError(f"the filter string is {len(text)} characters long; at most {MAX_FILTER_SPEC_LENGTH}")
+    ranges = [_filter_range(part) for part in text.split(",")]
     filters: set[int] = set()
-    for part in text.split(","):
-        match = _FILTER_PART.match(part)
-        if not match:
-            raise ValueError(f"cannot read {part.strip()!r} as a filter; expected {FILTER_SPEC_HELP}")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) is not None else first
-        if last < first:
-            raise ValueError(f"filter range {part.strip()!r} runs backwards")
-        if last > _MAX_FILTER_INDEX:
-            raise ValueError(f"filter {last} is beyond any layer's filter count")
+    for first, last in _merged(ranges):
         filters.update(range(first, last + 1))
     return sorted(filters)
+
+
+def _filter_range(part: str) -> tuple[int, int]:
+    """One comma-separated part, '3' or '0-19', as (first, last), refused when beyond any layer."""
+    match = _FILTER_PART.fullmatch(part)
+    if not match:
+        raise ValueError(f"cannot read {part.strip()!r} as a filter; expected {FILTER_SPEC_HELP}")
+    first = int(match.group(1))
+    last = first if match.group(2) is None else int(match.group(2))
+    if last > MAX_FILTER_INDEX:
+        raise ValueError(f"filter {last} is beyond any layer's filter count (at most {MAX_FILTER_INDEX})")
+    if last < first:
+        raise ValueError(f"filter range {part.strip()!r} runs backwards")
+    return first, last
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching ranges joined, so each number is expanded once."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
 
 
 class NoiseInit(BaseModel):
@@ -98,7 +136,11 @@ class RenderSpec(BaseModel):
         default=None, gt=0, le=1e4, allow_inf_nan=False,
         description="classic: pixels per step on RMS-normalized gradients (1.0); robust: Adam's learning rate (0.2)",
     )
-    size: tuple[int, int] = Field(default=(128, 128), description="image side in pixels, or [height, width]")
+    size: tuple[int, int] = Field(
+        default=(DEFAULT_SIDE, DEFAULT_SIDE),
+        description=f"image side in pixels, or [height, width]; from a photo: {DEFAULT_SIDE} on its short side, "
+        "aspect ratio kept",
+    )
     seed: int = Field(default=0, ge=0, lt=2**63)
     init: Init = Field(default_factory=NoiseInit)
     snapshots: int = Field(
@@ -118,6 +160,8 @@ class RenderSpec(BaseModel):
     def _read_filters(cls, value: object) -> object:
         if isinstance(value, str):
             return parse_filters(value)
+        if isinstance(value, list) and len(value) > MAX_FILTER_LIST_LENGTH:  # before each number is validated
+            raise ValueError(f"{len(value)} filter numbers; at most {MAX_FILTER_LIST_LENGTH}")
         if isinstance(value, int) and not isinstance(value, bool):
             return [value]
         return value

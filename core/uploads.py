@@ -2,12 +2,14 @@
 
 An image's record (a Redis set of the callers who uploaded it, '-' without API keys) expires
 ``upload_retention_seconds`` after its last upload or use; the cleanup deletes the files of images
-whose record is gone. The record is written before the file, so a file without one is garbage.
+whose record is gone, and the cached pictures made from them. The record is written before the
+file, so a file without one is garbage.
 """
 
 from redis import Redis
 
 _UPLOAD = "filterviz:upload:"  # + image id
+_UPLOAD_SIZE = "filterviz:upload-size:"  # + image id: "WIDTHxHEIGHT", so a job can keep the photo's aspect
 
 
 class UploadRegistry:
@@ -20,12 +22,26 @@ class UploadRegistry:
         pipe.expire(_UPLOAD + image_id, self._retention)
         pipe.execute()
 
+    def record_size(self, image_id: str, width: int, height: int) -> None:
+        self._redis.set(_UPLOAD_SIZE + image_id, f"{width}x{height}", ex=self._retention)
+
+    def size(self, image_id: str) -> tuple[int, int] | None:
+        """(width, height) of the uploaded image; None if unknown."""
+        raw = self._redis.get(_UPLOAD_SIZE + image_id)
+        if raw is None:
+            return None
+        width, height = raw.split("x")
+        return int(width), int(height)
+
     def owned_by(self, image_id: str, caller: str | None) -> bool:
         return bool(self._redis.sismember(_UPLOAD + image_id, caller or "-"))
 
     def keep(self, image_id: str) -> None:
         """A job will start from it: keep it another retention period."""
-        self._redis.expire(_UPLOAD + image_id, self._retention)
+        pipe = self._redis.pipeline()
+        pipe.expire(_UPLOAD + image_id, self._retention)
+        pipe.expire(_UPLOAD_SIZE + image_id, self._retention)
+        pipe.execute()
 
     def known(self, image_ids: list[str]) -> set[str]:
         """Those of ``image_ids`` whose record has not expired."""

@@ -17,9 +17,11 @@ from tqdm import tqdm
 from core.errors import FilterVizError
 from core.images import image_id_for, open_image
 from core.settings import Settings
-from core.spec import FILTER_SPEC_HELP, METHOD_DEFAULTS, RenderSpec
+from core.spec import DEFAULT_SIDE, FILTER_SPEC_HELP, METHOD_DEFAULTS, RenderSpec, start_image_size
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from core.engine import FilterRender, RenderResult
 
 _DEFAULTS = ", ".join(f"{m}: {d['steps']} steps of {d['step_size']}" for m, d in METHOD_DEFAULTS.items())
@@ -45,7 +47,8 @@ def add_engine_commands(subparsers: argparse._SubParsersAction) -> None:
     render.add_argument("--steps", type=int, help=f"default per method ({_DEFAULTS})")
     render.add_argument("--step-size", type=float, help="classic: pixels per step; robust: Adam's learning rate")
     render.add_argument("--snapshots", type=int, default=0, help="a frame every N steps, as an animated WebP")
-    render.add_argument("--size", type=_size, default=(128, 128), help="side in pixels, or HxW (128)")
+    render.add_argument("--size", type=_size,
+                        help="side in pixels, or HxW (128; from --init-image: 128 on its short side, aspect kept)")
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--noise-mean", type=float, default=127.0)
     render.add_argument("--noise-std", type=float, default=10.0)
@@ -102,12 +105,21 @@ def run_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _specs(args: argparse.Namespace, init: dict) -> list[RenderSpec]:
+def _render_size(args: argparse.Namespace, init_image: Image.Image | None, settings: Settings) -> tuple[int, int]:
+    """--size, or the start image's aspect ratio with its short side the default, or the default."""
+    if args.size is not None:
+        return args.size
+    if init_image is not None:
+        return start_image_size(init_image.width, init_image.height, settings.min_size, settings.max_size)
+    return (DEFAULT_SIDE, DEFAULT_SIDE)
+
+
+def _specs(args: argparse.Namespace, init: dict, size: tuple[int, int]) -> list[RenderSpec]:
     from core.engine import list_layers
 
     layers = [args.layer]
     if args.layer == ALL_CONV:
-        layers = [layer.name for layer in list_layers(args.model, args.size) if layer.is_conv]
+        layers = [layer.name for layer in list_layers(args.model, size) if layer.is_conv]
     common = {
         "model": args.model,
         "filters": args.filters,
@@ -116,7 +128,7 @@ def _specs(args: argparse.Namespace, init: dict) -> list[RenderSpec]:
         "diversity": args.diversity,
         "steps": args.steps,
         "step_size": args.step_size,
-        "size": args.size,
+        "size": size,
         "seed": args.seed,
         "init": init,
         "snapshots": args.snapshots,
@@ -138,7 +150,7 @@ def run_render(args: argparse.Namespace) -> int:
             data = args.init_image.read_bytes()
             init_image = open_image(data, settings.max_image_pixels)
             init = {"type": "image", "image_id": image_id_for(data), "strength": args.strength}
-        specs = _specs(args, init)
+        specs = _specs(args, init, _render_size(args, init_image, settings))
         for spec in specs:
             out = args.out / (spec.layer or "") if args.layer == ALL_CONV else args.out
             with tqdm(total=spec.steps, desc=spec.layer, unit="step", disable=None, leave=False) as bar:

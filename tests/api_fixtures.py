@@ -15,7 +15,7 @@ from core.stores import Stores
 
 BLOCK = LayerEntry(
     name="blocks.2", aliases=["blocks.2.0"], module_path="blocks.2", type="Sequential",
-    output_shape=(40, 28, 28), params=1000, filters=40,
+    output_shape=(40, 28, 28), params=1000, filters=40, flops=227_497_984, activations=9_853_312,
 )  # fmt: skip
 CATALOG = ModelEntry(
     name="efficientnet_lite0", description="", default_size=224, weights_file="w.pth",

@@ -10,12 +10,12 @@ from api.access import CallerDep, authorize
 from api.deps import Services, ServicesDep
 from api.problems import FieldError, Problem, invalid, not_found, problem_responses, too_many, unavailable
 from api.schemas import Job, JobPage, JobRequest
-from api.validation import request_errors, webhook_errors
+from api.validation import fitted_to_start_image, request_errors, webhook_errors
 from core.job_view import job_url
 from core.jobs import Admission, FilterResult, InvalidCursor, JobRecord, JobStatus, Limits
 from core.settings import Settings
 from core.spec import ImageInit
-from core.storage import GRID_PNG, filter_animation, filter_png
+from core.storage import GRID_PNG, DamagedPicture, filter_animation, filter_png
 
 router = APIRouter(
     prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(authorize)], responses=problem_responses(401, 429)
@@ -69,7 +69,7 @@ def picture_responses(media_type: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {"content": {media_type: {}}, "description": "the picture"},
         304: {"description": "not modified (If-None-Match matched the ETag)"},
-        **problem_responses(404, 422),
+        **problem_responses(404, 422, 500),
     }
 
 
@@ -90,12 +90,14 @@ def submit_job(
 
     A full queue answers 503 and a caller with too many unfinished jobs 429, both with Retry-After.
     """
-    spec, settings = request.spec(), services.settings
+    services.require_published(request.model)
+    settings = services.settings
+    spec = fitted_to_start_image(request.spec(), "size" in request.model_fields_set, services.stores, settings)
     errors = request_errors(spec, settings, services.served_models(), services.stores, caller)
     errors += webhook_errors(request.webhook, settings)
     if errors:
         raise invalid(errors)
-    fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    fingerprint = request_fingerprint(request)
     admission = services.stores.jobs.admit(
         spec,
         caller=caller,
@@ -107,8 +109,8 @@ def submit_job(
     record = _admitted(admission, idempotency_key, settings)
     if admission.outcome == "replayed":
         response.headers["Idempotent-Replayed"] = "true"
-    else:
-        _dispatch(services, record)
+    if admission.outcome == "created" or services.stores.jobs.undispatched(record.id):
+        _dispatch(services, record)  # a replay of a job whose first request crashed before sending it, too
     response.headers["Location"] = job_url(record.id)
     return Job.from_record(record)
 
@@ -208,14 +210,22 @@ def _admitted(admission: Admission, idempotency_key: str | None, settings: Setti
     return admission.job
 
 
+def request_fingerprint(request: JobRequest) -> str:
+    """What an Idempotency-Key's replay must match: the whole request, normalized."""
+    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+
+
 def _dispatch(services: Services, record: JobRecord) -> None:
-    """Queue the new job's task; a job that could not be queued is forgotten (then 503)."""
-    services.stores.pending.add(record.id, record.request)  # lets a worker batch it with compatible jobs
+    """Queue the job's task; a job that could not be queued is forgotten (then 503).
+
+    Should this process die before the message is sent, a worker's janitor sends it later (the outbox).
+    """
     try:
         services.dispatcher.render(record.id)
     except OperationalError:
         services.stores.jobs.delete(record.id, record.caller)
         raise
+    services.stores.jobs.mark_dispatched(record.id)
     if isinstance(record.request.init, ImageInit):
         services.stores.upload_records.keep(record.request.init.image_id)
 
@@ -246,10 +256,18 @@ def _result(services: Services, job_id: str, caller: str | None, n: int, variant
 
 
 def _file(services: Services, request: Request, job_id: str, name: str, media_type: str) -> Response:
-    data = services.stores.results.get(job_id, name)
-    if data is None:
+    """The picture, checked against the size and hash it was stored with: damaged bytes are a 500 that
+    says so, never a broken 200."""
+    results = services.stores.results
+    try:
+        ref = results.refs(job_id).get(name)
+        data = None if ref is None else results.pictures.read(ref)
+    except DamagedPicture as exc:
+        detail = f"{name} of job {job_id} is damaged: {exc}; submit the request again to render it anew"
+        raise Problem(500, "Damaged picture", detail, type="/problems/damaged-picture") from None
+    if ref is None or data is None:
         raise not_found(f"{name} of job {job_id} is no longer stored")
-    etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+    etag = f'"{ref.sha256[:32]}"'
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)

@@ -6,6 +6,7 @@ VGG layers carry the seed's Keras names (``block4_conv1``) with torchvision's mo
 ``class`` looks at the model's output, the ``logits`` pseudo-layer, which no listing shows.
 """
 
+import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -156,6 +157,29 @@ def forward_flops(model: str, size: tuple[int, int]) -> dict[str, float]:
         for handle in handles:
             handle.remove()
     return reached
+
+
+@lru_cache(maxsize=64)
+def _kept_floats(model: str, size: tuple[int, int]) -> dict[str, int]:
+    """Per layer name: numbers one image's forward keeps for the backward, every layer output up to it."""
+    kept, total = {}, 0
+    for info in _catalog(model, size):
+        total += math.prod(info.output_shape)
+        kept[info.name] = total
+    return kept
+
+
+def activation_floats(model: str, size: tuple[int, int], layer: LayerInfo) -> int:
+    """Numbers one image's forward keeps for the backward: every layer output up to ``layer``
+    (the logits: up to the last layer)."""
+    kept = _kept_floats(model, tuple(size))
+    return kept.get(layer.name, max(kept.values(), default=0))
+
+
+def layer_costs(model: str, size: tuple[int, int], layer: LayerInfo) -> tuple[float, int]:
+    """(forward FLOPs, kept activation numbers) of one image up to ``layer`` at ``size``: what the
+    catalog publishes so the API can estimate a job's work and memory without torch."""
+    return forward_flops(model, tuple(size)).get(layer.module_path, 0.0), activation_floats(model, size, layer)
 
 
 def list_layers(model: str, size: int | tuple[int, int] = 224) -> list[LayerInfo]:

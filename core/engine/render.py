@@ -24,29 +24,24 @@ import torch
 from PIL import Image
 from torch import nn
 
+from core import job_cost
 from core.batching import batch_key
 from core.engine.ascent import ClassicAscent, RobustAscent
 from core.engine.climb import Climb
-from core.engine.layers import LayerInfo, forward_flops, list_layers, resolve_layer
+from core.engine.layers import LayerInfo, layer_costs, resolve_layer
 from core.engine.models import load_model, model_info
 from core.engine.params import FourierImage
-from core.engine.pictures import display_transform, encode_animation, encode_png, image_to_pixels, quantize
+from core.engine.pictures import FrameSpool, display_transform, encode_png, image_to_pixels, quantize
 from core.engine.rows import Row, plan_chunks, request_rows, row_seed
-from core.engine.transforms import STANDARD
 from core.errors import FilterOutOfRange, SizeOutOfRange
 from core.grid import encode_grid, grid_labels
+from core.job_cost import LayerCost, held_bytes, optimized_size
 from core.spec import ImageInit, RenderSpec
 
 StepCallback = Callable[[int, int], None]  # (steps done, steps in all); may raise to abort
 # Called after every step with {request: (steps done, steps in all)} of each unfinished request;
 # returns the requests to stop (their rows leave the batch); may raise to abort the whole batch.
 BatchCallback = Callable[[dict[int, tuple[int, int]]], Collection[int]]
-
-# Bytes of memory one batch row is budgeted per number of the layers' outputs (activation_floats):
-# the forward keeps every output for the backward, which makes gradients of the same sizes, plus
-# pooling indices. bench/memory.py measured 6.1 (fp32) and 4.1 (bf16) on VGG16; the rest is slack.
-_BYTES_PER_ACTIVATION = {"fp32": 12, "bf16": 8}
-
 
 @dataclass(frozen=True)
 class FilterRender:
@@ -87,7 +82,6 @@ class _Picture:
     activation: float
     start_activation: float
     dead: bool
-    frames: list[torch.Tensor]
 
 
 def check_spec(spec: RenderSpec) -> LayerInfo:
@@ -138,23 +132,16 @@ def start_pixels(spec: RenderSpec, init_image: Image.Image | None) -> torch.Tens
     return torch.stack([_start(spec, f, v, photo) for f in spec.filters for v in range(spec.diversity)])
 
 
-def activation_floats(model: str, size: tuple[int, int], layer: LayerInfo) -> int:
-    """Numbers one image's forward keeps for the backward: every layer output up to ``layer``."""
-    floats = 0
-    for info in list_layers(model, size):
-        floats += math.prod(info.output_shape)
-        if info.name == layer.name:
-            break
-    return floats
+def layer_cost(spec: RenderSpec, layer: LayerInfo) -> LayerCost:
+    """The layer's cost per image at the size the spec optimizes at (robust pads its views)."""
+    size = optimized_size(spec)
+    flops, activations = layer_costs(spec.model, size, layer)
+    return LayerCost(flops, activations, size)
 
 
-def rows_per_chunk(spec: RenderSpec, layer: LayerInfo, memory_budget_mb: int) -> int:
-    """How many rows fit in one batch within the activation-memory budget (at least one diversity group)."""
-    robust = spec.method == "robust"
-    pad, views = (STANDARD.pad, RobustAscent.VIEWS) if robust else (0, 1)
-    floats = views * activation_floats(spec.model, (spec.size[0] + 2 * pad, spec.size[1] + 2 * pad), layer)
-    rows = memory_budget_mb * 2**20 // max(1, floats * _BYTES_PER_ACTIVATION[spec.precision])
-    return max(spec.diversity, rows)
+def rows_per_chunk(spec: RenderSpec, layer: LayerInfo, free_bytes: int) -> int:
+    """How many rows fit in one batch in ``free_bytes`` of memory (at least one diversity group)."""
+    return job_cost.rows_per_chunk(spec, layer_cost(spec, layer), free_bytes)
 
 
 def _ascent(spec: RenderSpec, rows: list[Row], start: torch.Tensor, device: torch.device):
@@ -172,18 +159,18 @@ def _ascent(spec: RenderSpec, rows: list[Row], start: torch.Tensor, device: torc
 
 def _climb_chunk(
     spec: RenderSpec, rows: list[Row], start: torch.Tensor, model: nn.Sequential, device: torch.device,
-    after_step: Callable[[], Collection[int]],
+    after_step: Callable[[], Collection[int]], spool: FrameSpool,
 ) -> list[_Picture]:
-    """Optimize one chunk; ``after_step()`` names the stopped requests, whose rows leave at once."""
+    """Optimize one chunk; ``after_step()`` names the stopped requests, whose rows leave at once.
+    Snapshot frames go to ``spool`` as they are taken."""
     climb = Climb(spec, rows, model, device)
     ascent = _ascent(spec, rows, start, device)
     picture = display_transform if spec.method == "classic" else quantize
     start_activations, silent = climb.measure(ascent.image())
-    frames: list[torch.Tensor] = []  # (b, H, W, 3) uint8 each
     for step in range(spec.steps):
         ascent.step(climb.value(ascent.candidate(), step))
         if spec.snapshots and ((step + 1) % spec.snapshots == 0 or step + 1 == spec.steps):
-            frames.append(picture(ascent.image()))
+            spool.add(rows, picture(ascent.image()))
         stopped = after_step()
         keep = [index for index, row in enumerate(rows) if row.request not in stopped]
         if not keep:
@@ -194,15 +181,13 @@ def _climb_chunk(
             climb = Climb(spec, rows, model, device)
             start_activations = [start_activations[index] for index in keep]
             silent = [silent[index] for index in keep]
-            frames = [frame[keep] for frame in frames]
     final = picture(ascent.image())  # (b, H, W, 3) uint8
     as_input = final.permute(0, 3, 1, 2).float().to(device).contiguous(memory_format=torch.channels_last)
     activations, _ = climb.measure(as_input)
     return [
-        _Picture(row, final[i], activations[i], start_activations[i], silent[i] and activations[i] <= 0,
-                 [frame[i] for frame in frames])
+        _Picture(row, final[i], activations[i], start_activations[i], silent[i] and activations[i] <= 0)
         for i, row in enumerate(rows)
-    ]  # fmt: skip
+    ]
 
 
 class _Progress:
@@ -224,17 +209,31 @@ class _Progress:
 
 
 def _result(
-    pictures: list[_Picture], layer: LayerInfo, device: torch.device, seconds: dict[str, float]
+    pictures: list[_Picture], spool: FrameSpool, layer: LayerInfo, device: torch.device, seconds: dict[str, float]
 ) -> RequestResult:
+    """A finished request's PNGs and animations, encoded one picture at a time."""
     started = time.perf_counter()
     pictures = sorted(pictures, key=lambda p: (p.row.filter, p.row.variant))
     filters = [
         FilterRender(p.row.filter, p.row.variant, encode_png(p.image), p.activation, p.start_activation, p.dead,
-                     encode_animation(p.frames) if p.frames else None)
+                     spool.animation(p.row))
         for p in pictures
     ]  # fmt: skip
     seconds = {**seconds, "encode": time.perf_counter() - started}
     return RequestResult(layer, filters, str(device), {k: round(v, 4) for k, v in seconds.items()})
+
+
+def _plan(requests: list[RenderRequest], layers: list[LayerInfo], memory_budget_mb: int) -> list[list[Row]]:
+    """The batch's rows in chunks that fit the memory budget beside every request's held results."""
+    spec = requests[0].spec
+    rows = [
+        row
+        for index, (request, layer) in enumerate(zip(requests, layers))
+        for row in request_rows(index, request.spec.filters, spec.diversity, request.spec.seed, layer,
+                                layer_cost(spec, layer).flops)
+    ]  # fmt: skip
+    free = memory_budget_mb * 2**20 - sum(held_bytes(request.spec) for request in requests)
+    return plan_chunks(rows, spec.diversity, lambda layer: rows_per_chunk(spec, layer, free))
 
 
 def render_batch(
@@ -258,15 +257,7 @@ def render_batch(
     target = pick_device(device)
     model = load_model(spec.model, weights_dir, str(target))
     photos = [_photo(request.spec, request.init_image) for request in requests]
-    pad = STANDARD.pad if spec.method == "robust" else 0
-    cost = forward_flops(spec.model, (spec.size[0] + 2 * pad, spec.size[1] + 2 * pad))
-    rows = [
-        row
-        for index, (request, layer) in enumerate(zip(requests, layers))
-        for row in request_rows(index, request.spec.filters, spec.diversity, request.spec.seed, layer,
-                                cost[layer.module_path])
-    ]  # fmt: skip
-    chunks = plan_chunks(rows, spec.diversity, lambda layer: rows_per_chunk(spec, layer, memory_budget_mb))
+    chunks = _plan(requests, layers, memory_budget_mb)
     progress = _Progress(spec.steps, chunks)
     load_seconds = time.perf_counter() - started
     stopped: set[int] = set()
@@ -283,24 +274,25 @@ def render_batch(
 
     pictures: dict[int, list[_Picture]] = {}
     chunk_seconds: list[float] = []
-    for number, chunk in enumerate(chunks):
-        chunk_started = time.perf_counter()
-        live = [row for row in chunk if row.request not in stopped]
-        if live:
-            start = torch.stack([_start(requests[r.request].spec, r.filter, r.variant, photos[r.request])
-                                 for r in live])  # fmt: skip
-            chunk_step = partial(after_step, {row.request for row in live})
-            for picture in _climb_chunk(spec, live, start, model, target, chunk_step):
-                pictures.setdefault(picture.row.request, []).append(picture)
-        chunk_seconds.append(time.perf_counter() - chunk_started)
-        for request in progress.ending_with(number):
-            if request in stopped:
-                pictures.pop(request, None)
-                continue
-            optimize = math.fsum(chunk_seconds[n] for n in progress.chunks_of[request])
-            yielded.add(request)
-            yield request, _result(pictures.pop(request), layers[request], target,
-                                   {"load": load_seconds, "optimize": optimize})
+    with FrameSpool() as spool:
+        for number, chunk in enumerate(chunks):
+            chunk_started = time.perf_counter()
+            live = [row for row in chunk if row.request not in stopped]
+            if live:
+                start = torch.stack([_start(requests[r.request].spec, r.filter, r.variant, photos[r.request])
+                                     for r in live])  # fmt: skip
+                chunk_step = partial(after_step, {row.request for row in live})
+                for picture in _climb_chunk(spec, live, start, model, target, chunk_step, spool):
+                    pictures.setdefault(picture.row.request, []).append(picture)
+            chunk_seconds.append(time.perf_counter() - chunk_started)
+            for request in progress.ending_with(number):
+                if request in stopped:
+                    pictures.pop(request, None)
+                    continue
+                optimize = math.fsum(chunk_seconds[n] for n in progress.chunks_of[request])
+                yielded.add(request)
+                yield request, _result(pictures.pop(request), spool, layers[request], target,
+                                       {"load": load_seconds, "optimize": optimize})
 
 
 def render(

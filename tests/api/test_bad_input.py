@@ -34,7 +34,7 @@ def job_body(**raw: str) -> str:
         ("diversity", "1e6"), ("diversity", "-2"), ("snapshots", "1000000000000"), ("snapshots", "-1"),
         ("filters", "[-1]"), ("filters", "[1e20]"), ("filters", f"[{10**30}]"), ("filters", '"0-99999999999"'),
         ("filters", '"1--2"'), ("filters", '"../3"'), ("filters", '"0-3,%2e%2e"'), ("filters", "[NaN]"),
-        ("filters", "[]"),
+        ("filters", "[]"), ("filters", '"\u0663"'), ("filters", '"\uff10-\uff13"'), ("filters", '"\\u0663"'),
         ("init", '{"type": "noise", "mean": NaN}'), ("init", '{"type": "noise", "std": Infinity}'),
         ("init", '{"type": "image", "image_id": "../../etc/passwd"}'),
         ("init", '{"type": "image", "image_id": "%2e%2e%2f%2e%2e%2fx"}'),

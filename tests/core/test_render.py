@@ -129,3 +129,12 @@ def test_bad_requests_name_what_is_valid():
         render(RenderSpec(model="efficientnet_lite0", layer="blocks.9", filters="0"), device="cpu")
     with pytest.raises(SizeOutOfRange, match="at 16x16 pixels layer block5_pool of vgg16 has no pixels left"):
         render(RenderSpec(layer="block5_pool", filters="0", size=16), device="cpu")
+
+
+def test_snapshots_make_an_animation_per_filter_ending_on_its_png():
+    result = render(RenderSpec(filters="0-2", snapshots=3, **LITE0), device="cpu")  # 8 steps: frames at 3, 6, 8
+    for item in result.filters:
+        animation = Image.open(io.BytesIO(item.animation))
+        assert (animation.format, animation.n_frames, animation.size) == ("WEBP", 3, (64, 64))
+        animation.seek(2)
+        assert np.array_equal(np.asarray(animation.convert("RGB"), dtype=np.int16), pixels_of(item.png))

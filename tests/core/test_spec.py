@@ -1,7 +1,9 @@
+import time
+
 import pytest
 from pydantic import ValidationError
 
-from core.spec import RenderSpec, parse_filters
+from core.spec import MAX_FILTER_INDEX, RenderSpec, parse_filters
 
 
 @pytest.mark.parametrize(
@@ -15,11 +17,33 @@ def test_filter_specs(text, filters):
 @pytest.mark.parametrize(
     "text, message",
     [("a", "cannot read 'a' as a filter"), ("5-2", "runs backwards"), ("1,,2", "cannot read ''"),
-     ("-3", "cannot read '-3'"), ("0-99999999", "beyond any layer's filter count")],
+     ("-3", "cannot read '-3'"), ("0-99999999", "beyond any layer's filter count"),
+     ("0-1048576", "filter 1048576 is beyond any layer's filter count \\(at most 8191\\)"),
+     ("\u0663", "cannot read '\u0663' as a filter"), ("\uff10-\uff13", "cannot read '\uff10-\uff13'"),
+     ("1-\u0663", "cannot read"), ("3" * 5000, "the filter string is 5000 characters long; at most 4096")],
 )
 def test_bad_filter_specs_say_what_is_wrong(text, message):
     with pytest.raises(ValueError, match=message):
         parse_filters(text)
+
+
+def test_a_spec_of_many_wide_ranges_is_read_in_time_proportional_to_it():
+    text = ",".join([f"0-{MAX_FILTER_INDEX}"] * 585)  # 4 KB, every range as wide as any layer allows
+    started = time.perf_counter()
+    assert parse_filters(text) == list(range(MAX_FILTER_INDEX + 1))
+    assert time.perf_counter() - started < 0.1
+
+
+def test_non_ascii_digits_are_not_filter_numbers():
+    for filters in ("\u0663", "\uff10-\uff13", ["\u0663"]):
+        with pytest.raises(ValidationError) as error:
+            RenderSpec(layer="block1_conv1", filters=filters)
+        assert error.value.errors()[0]["loc"][0] == "filters"
+
+
+def test_a_filter_list_longer_than_any_layer_is_refused_before_its_numbers_are_read():
+    with pytest.raises(ValidationError, match="1000000 filter numbers; at most 8192"):
+        RenderSpec(layer="block1_conv1", filters=[0] * 1_000_000)
 
 
 def test_a_spec_is_normalized():
