@@ -3,10 +3,13 @@
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.access import install_guess_limit
+from api.decoding import install_decode_budget
 from api.deps import Services
 from api.dispatch import Dispatcher
 from api.problems import install_problem_handlers
 from api.routes import health, images, jobs, models
+from api.slow_clients import BodyTimeoutMiddleware
 from core.rate_limit import RateLimiter
 from core.redis_client import connect, redis_url
 from core.settings import Settings
@@ -35,6 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     services = Services(settings, Stores.from_settings(settings), Dispatcher(url), limiter)
     app = FastAPI(title="filterviz", version="1.0", description=DESCRIPTION)
     app.state.services = services
+    install_decode_budget(app, settings)
+    install_guess_limit(app, settings)
     install_problem_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -44,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=CORS_HEADERS,
             expose_headers=EXPOSED_HEADERS,
         )
+    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.request_read_timeout_seconds)
     for module in (jobs, images, models, health):
         app.include_router(module.router)
     return app

@@ -49,6 +49,16 @@ redis.call('ZADD', {_DUE!r}, tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumbe
 """
 
 
+# ARGV: id, delay seconds. A taken event handed back untried: its attempt does not count.
+_PUT_BACK = f"""
+local t = redis.call('TIME')
+if redis.call('HINCRBY', {_ATTEMPTS!r}, ARGV[1], -1) <= 0 then redis.call('HDEL', {_ATTEMPTS!r}, ARGV[1]) end
+if redis.call('HEXISTS', {_EVENTS!r}, ARGV[1]) == 1 then
+  redis.call('ZADD', {_DUE!r}, tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[2]), ARGV[1])
+end
+"""
+
+
 @dataclass(frozen=True)
 class OutboxEvent:
     id: str  # the webhook-id: the same on every attempt
@@ -62,6 +72,7 @@ class WebhookOutbox:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._take, self._retry = redis.register_script(_TAKE), redis.register_script(_RETRY)
+        self._put_back = redis.register_script(_PUT_BACK)
 
     def take_due(self, limit: int, lease_seconds: float) -> list[OutboxEvent]:
         """Up to ``limit`` due events, each leased for ``lease_seconds`` (due again after, if not settled)."""
@@ -87,6 +98,10 @@ class WebhookOutbox:
 
     def retry_later(self, event_id: str, delay_seconds: float) -> None:
         self._retry(args=[event_id, delay_seconds])
+
+    def put_back(self, event_id: str, delay_seconds: float) -> None:
+        """Hand a taken event back untried (its target is busy): due again after ``delay_seconds``."""
+        self._put_back(args=[event_id, delay_seconds])
 
     def pending(self) -> int:
         return self._redis.zcard(_DUE)

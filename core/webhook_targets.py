@@ -42,7 +42,7 @@ def resolve_target(url: str, allow_private: bool) -> Target:
         raise ForbiddenTarget(f"the webhook host {parts.hostname!r} does not resolve") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
     if not allow_private:
-        internal = [address for address in addresses if not _public(address)]
+        internal = [_described(address) for address in addresses if not _public(address)]
         if internal:
             raise ForbiddenTarget(
                 f"the webhook host {parts.hostname!r} resolves to {', '.join(internal)}: "
@@ -51,8 +51,38 @@ def resolve_target(url: str, allow_private: bool) -> Target:
     return Target(url=url, host=parts.hostname, address=addresses[0])
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix: the last 32 bits are an IPv4 address
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a network's own translator
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765's SIIT form
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, but still routed inside some networks
+
+
 def _public(address: str) -> bool:
+    """Global unicast, judged by the IPv4 address inside an IPv6 form that carries one (NAT64, 6to4, mapped...)."""
     ip = ipaddress.ip_address(address.split("%")[0])  # drop an IPv6 zone
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64 or ip in _SITE_LOCAL:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            ip = embedded
     return ip.is_global and not ip.is_multicast
+
+
+def _described(address: str) -> str:
+    """The address, with the IPv4 address it carries where it is an IPv6 form of one."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    return address if embedded is None else f"{address} (= {embedded})"
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a packet to ``ip`` would reach, for the forms that embed one."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in network for network in (_NAT64, _IPV4_TRANSLATED, _IPV4_COMPATIBLE)):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None

@@ -1,17 +1,24 @@
 """Delivering webhook events from the outbox: signed POSTs, retried with backoff, at least once.
 
-A thread in the worker's parent process (like the janitor). Each event is POSTed as
-``{"type", "timestamp", "data": <the job, as GET /v1/jobs/{id} shows it>}`` with the Standard
-Webhooks headers. A 2xx settles it; 410 Gone too (the receiver asks for no more); anything else, a
-timeout or a refused connection is retried after the next of ``webhook_retry_seconds``; after the
-last it is dropped with an error in the log. Receivers dedupe by ``webhook-id``.
+A thread in the worker's parent process (like the janitor) takes due events and hands each to a
+pool of ``webhook_concurrency`` senders, at most ``webhook_per_target`` of them to one target (host and port):
+a receiver that hangs holds only its own share, and every other target's events go out meanwhile.
+An event whose target already has its share in flight is handed back untried, due again shortly.
+Each event is POSTed as ``{"type", "timestamp", "data": <the job, as GET /v1/jobs/{id} shows it>}``
+with the Standard Webhooks headers. A 2xx settles it; 410 Gone too (the receiver asks for no more);
+anything else, a timeout or a refused connection is retried after the next of
+``webhook_retry_seconds``; after the last it is dropped with an error in the log. Receivers dedupe
+by ``webhook-id``.
 """
 
 import json
 import logging
 import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import httpx
 from redis import RedisError
@@ -26,9 +33,10 @@ from core.webhook_targets import ForbiddenTarget, Target, resolve_target
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
-BATCH = 20
+BUSY_TARGET_DELAY_SECONDS = 0.5  # an event handed back because its target has its share in flight
 LEASE_MARGIN_SECONDS = 30.0  # an event is handed to another sender only this long after its timeout
 USER_AGENT = "filterviz-webhooks/1.0"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class WebhookSender:
@@ -37,24 +45,62 @@ class WebhookSender:
         self._outbox, self._settings = outbox, settings
         self._key = signing_key(settings.webhook_secret.get_secret_value())
         self._http = httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
-        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(settings.webhook_concurrency, thread_name_prefix="filterviz-webhook")
+        self._in_flight: Counter[str] = Counter()  # target -> deliveries under way
+        self._lock = threading.Lock()
+        self._stop, self._slot_freed = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._run, name="filterviz-webhooks", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """Take no more events; let the deliveries under way end (each within the webhook timeout)."""
         self._stop.set()
-        self._thread.join()
+        self._slot_freed.set()
+        if self._thread.ident is not None:
+            self._thread.join()
+        self._pool.shutdown(wait=True)
         self._http.close()
 
     def deliver_due(self) -> int:
-        """Attempt every due event once; returns how many were attempted."""
+        """Start delivering due events, as many as there are free senders; returns how many were taken.
+
+        Taken events whose target has its share in flight are handed back for later, so the next call
+        reaches the events behind them."""
+        with self._lock:
+            free = self._settings.webhook_concurrency - self._in_flight.total()
+        if free <= 0:
+            return 0
         lease = self._settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
-        events = self._outbox.take_due(BATCH, lease)
+        events = self._outbox.take_due(free, lease)
         for event in events:
-            self._attempt(event)
+            target = _target(event)
+            if self._reserve(target):
+                self._pool.submit(self._deliver, event, target)
+            else:
+                self._outbox.put_back(event.id, BUSY_TARGET_DELAY_SECONDS)
         return len(events)
+
+    def _reserve(self, target: str) -> bool:
+        with self._lock:
+            if self._in_flight[target] >= self._settings.webhook_per_target:
+                return False
+            self._in_flight[target] += 1
+            return True
+
+    def _deliver(self, event: OutboxEvent, target: str) -> None:
+        """One attempt in a pool thread; whatever happens, the target's slot is freed (a lost event's lease ends)."""
+        try:
+            self._attempt(event)
+        except RedisError as exc:
+            log.warning("webhook %s: %s; it is tried again when its lease ends", event.id, exc)
+        except Exception:
+            log.exception("webhook %s: delivery failed unexpectedly", event.id)
+        finally:
+            with self._lock:
+                self._in_flight[target] -= 1
+            self._slot_freed.set()
 
     def _attempt(self, event: OutboxEvent) -> None:
         record = decode_record(event.fields)
@@ -91,12 +137,19 @@ class WebhookSender:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.deliver_due()
+                taken = self.deliver_due()
             except RedisError as exc:
                 log.warning("webhook sender: %s", exc)
-                busy = 0
-            if not busy and self._stop.wait(POLL_SECONDS):
-                return
+                taken = 0
+            if not taken:
+                self._slot_freed.wait(POLL_SECONDS)
+                self._slot_freed.clear()
+
+
+def _target(event: OutboxEvent) -> str:
+    """Host and port an event goes to, as its job's webhook URL names them: the unit of per-target isolation."""
+    parts = urlsplit(event.fields.get("webhook", ""))
+    return f"{parts.hostname}:{parts.port or _DEFAULT_PORTS.get(parts.scheme)}"
 
 
 def _body(event: OutboxEvent, record: JobRecord) -> bytes:

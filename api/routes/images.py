@@ -6,11 +6,12 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
 
 from api.access import CallerDep, authorize
+from api.decoding import decode_room
 from api.deps import Services, ServicesDep
 from api.problems import FieldError, Problem, invalid, problem_responses
 from api.schemas import UploadedImage
 from core.errors import InvalidImage
-from core.images import ACCEPTED_FORMATS, image_id_for, open_image
+from core.images import ACCEPTED_FORMATS, check_image, image_id_for
 from core.storage import UPLOAD_SOURCE
 
 router = APIRouter(
@@ -40,7 +41,7 @@ UPLOAD_BODY = {
     "",
     status_code=201,
     response_model=UploadedImage,
-    responses=problem_responses(400, 413, 415, 422, 507),
+    responses=problem_responses(400, 413, 415, 422, 503, 507),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def upload_image(request: Request, services: ServicesDep, caller: CallerDep) -> UploadedImage:
@@ -58,16 +59,18 @@ async def upload_image(request: Request, services: ServicesDep, caller: CallerDe
     else:
         detail = f"send {MULTIPART} with a field 'file', or the image itself as {' or '.join(RAW_TYPES)}"
         raise Problem(415, "Unsupported Media Type", detail)
-    return await run_in_threadpool(_store, data, services, caller)
+    async with decode_room(request, data, services.settings):
+        return await run_in_threadpool(_store, data, services, caller)
 
 
 def _store(data: bytes, services: Services, caller: str | None) -> UploadedImage:
     try:
-        image = open_image(data, services.settings.max_image_pixels)
+        image = check_image(data, services.settings.max_image_pixels)
     except InvalidImage as exc:
         raise invalid([FieldError(loc=["body", "file"], msg=str(exc), type="invalid_image")]) from None
     image_id = image_id_for(data)
     services.stores.upload_records.add(image_id, caller)  # first: a stored file without a record is garbage
+    services.stores.upload_records.record_size(image_id, image.width, image.height)
     services.stores.uploads.put(image_id, UPLOAD_SOURCE, data)
     return UploadedImage(id=image_id, width=image.width, height=image.height)
 

@@ -1,6 +1,7 @@
 """Access control: API keys, each key's own jobs and images, rate and job limits, CORS."""
 
 import pytest
+from fastapi.testclient import TestClient
 
 from core.settings import Settings
 from core.stores import Stores
@@ -84,6 +85,20 @@ def test_the_rate_limit_is_per_key_and_says_when_to_retry(app_client: AppClient)
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert client.get("/v1/jobs", headers=bearer(BOB)).status_code == 200
     assert client.get("/healthz").status_code == 200  # never limited
+
+
+def test_an_address_that_keeps_guessing_keys_is_refused_before_its_keys_are_checked(app_client: AppClient) -> None:
+    guesser = app_client(api_keys=KEY_DIGESTS, auth_failures_per_minute=3)
+    neighbour = TestClient(guesser.app, client=("192.0.2.7", 50000), raise_server_exceptions=False)
+    guesses = [guesser.get("/v1/jobs", headers=bearer(f"guess-{n}")).status_code for n in range(3)]
+    refused = [guesser.get("/v1/jobs", headers=bearer(key)) for key in ("guess-4", ALICE)]
+
+    assert guesses == [401, 401, 401] and [r.status_code for r in refused] == [429, 429]  # even the right key
+    assert refused[0].json()["type"] == "/problems/too-many-failed-attempts"
+    assert refused[0].json()["detail"].startswith("3 failed API-key attempts from this address within a minute; ")
+    assert 1 <= int(refused[1].headers["retry-after"]) <= 60
+    assert neighbour.get("/v1/jobs", headers=bearer(ALICE)).status_code == 200  # counted per client address
+    assert guesser.get("/healthz").status_code == 200
 
 
 def test_a_key_may_have_only_so_many_unfinished_jobs(app_client: AppClient) -> None:

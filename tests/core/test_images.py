@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from core.errors import InvalidImage
-from core.images import image_id_for, open_image
+from core.images import ImageSize, PixelBudget, image_id_for, image_size, open_image
 
 
 def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -52,3 +52,22 @@ def test_truncated_images_are_refused(cat_jpeg):
 def test_image_ids_are_content_hashes(cat_jpeg):
     assert image_id_for(cat_jpeg) == image_id_for(bytes(cat_jpeg))
     assert len(image_id_for(cat_jpeg)) == 32 and image_id_for(cat_jpeg) != image_id_for(b"x")
+
+
+def test_the_decode_budget_lets_pictures_through_while_their_pixels_fit():
+    budget = PixelBudget(100)
+    first = budget.take(60)
+    assert first == 60 and budget.take(60) is None  # would hold 120 pixels at once
+    budget.give_back(first)
+    assert budget.take(60) == 60
+
+
+def test_a_picture_larger_than_the_whole_budget_decodes_alone():
+    budget = PixelBudget(100)
+    assert budget.take(1000) == 100 and budget.take(1) is None
+
+
+def test_the_header_alone_tells_the_size_and_refuses_bombs(cat_jpeg):
+    assert image_size(cat_jpeg[:2000], 10**6) == ImageSize(451, 300)  # the pixels are not even there
+    with pytest.raises(InvalidImage, match="at most 100000 are accepted"):
+        image_size(cat_jpeg, 100_000)

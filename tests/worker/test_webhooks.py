@@ -14,6 +14,7 @@ from tests.webhook_receiver import Receiver, webhook_receiver
 from worker.webhooks import WebhookSender
 
 SPEC = RenderSpec(model="efficientnet_lite0", layer="blocks.2", filters=[3], steps=3, size=32)
+FAST_DELIVERY_SECONDS = 2.0  # a receiver that answers at once gets its event within this, whatever others do
 
 
 def deliver_all(sender: WebhookSender, stores: Stores, receiver: Receiver, expected: int) -> None:
@@ -36,8 +37,9 @@ def test_each_start_and_end_is_posted_signed_with_the_job(scratch: tuple[Setting
         stores.jobs.create(SPEC)  # no webhook: no event
         deliver_all(WebhookSender(stores.webhooks, settings), stores, receiver, 2)
 
-    started, succeeded = (Webhook(WEBHOOK_SECRET).verify(d.body, d.headers) for d in receiver.deliveries)
-    assert [d.headers["webhook-id"] for d in receiver.deliveries] == [
+    deliveries = sorted(receiver.deliveries, key=lambda d: d.headers["webhook-id"])  # sent concurrently: any order
+    started, succeeded = (Webhook(WEBHOOK_SECRET).verify(d.body, d.headers) for d in deliveries)
+    assert [d.headers["webhook-id"] for d in deliveries] == [
         f"msg_{job_id}_started_1",
         f"msg_{job_id}_succeeded_1",
     ]
@@ -118,6 +120,33 @@ def test_a_target_that_turned_internal_is_never_contacted(scratch: tuple[Setting
     with webhook_receiver() as receiver:
         stores.jobs.cancel(stores.jobs.admit(SPEC, webhook=receiver.url).job.id)
         strict = settings.model_copy(update={"webhook_allow_private": False})  # as if DNS now said 127.0.0.1
-        WebhookSender(stores.webhooks, strict).deliver_due()
+        sender = WebhookSender(stores.webhooks, strict)
+        sender.deliver_due()
+        sender.stop()  # lets the attempt under way end
 
     assert receiver.deliveries == [] and stores.webhooks.pending() == 0
+
+
+def test_a_hanging_receiver_delays_neither_another_targets_events_nor_more_than_its_share(
+    scratch: tuple[Settings, Stores],
+) -> None:
+    settings, stores = scratch
+    with webhook_receiver(hang_seconds=8) as slow, webhook_receiver() as fast:
+        for _ in range(30):  # more than the sender takes at once
+            stores.jobs.cancel(stores.jobs.admit(SPEC, webhook=slow.url).job.id)
+        stores.jobs.cancel(stores.jobs.admit(SPEC, webhook=fast.url).job.id)  # due after all of the slow ones
+        sender = WebhookSender(stores.webhooks, settings)
+        started = time.monotonic()
+        sender.start()
+        try:
+            while not fast.deliveries and time.monotonic() - started < FAST_DELIVERY_SECONDS:
+                time.sleep(0.02)
+            waited = time.monotonic() - started
+        finally:
+            slow.released.set()
+            sender.stop()
+
+    assert fast.deliveries, f"the fast receiver's event did not arrive within {FAST_DELIVERY_SECONDS} s"
+    assert waited < FAST_DELIVERY_SECONDS, waited
+    print(f"the fast receiver's event arrived after {waited:.2f} s")
+    assert slow.most_in_flight == settings.webhook_per_target  # concurrent, but never more than its share
