@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench bench-quality layers clean
+.PHONY: help install run test lint bench bench-quality layers clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,8 +22,15 @@ install: $(STAMP) ## create .venv and install filterviz with its test tools
 run: $(STAMP) ## start Redis (embedded unless REDIS_URL is set), the API on :8000 and a worker
 	$(BIN)/filterviz serve
 
-test: $(STAMP) ## run the whole test suite (starts its own Redis and worker processes)
+test: lint ## the checks below, then the whole test suite (starts its own Redis and worker processes)
 	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff, ruff format --check, mypy, vulture and the import contracts (lint-imports)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/vulture
+	$(BIN)/lint-imports
 
 bench: $(STAMP) ## speed benchmarks: engine, precision, memory, service latency, batching, load (ratios, one run)
 	$(BIN)/python -m bench

@@ -14,9 +14,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ServicesDep
 from api.problems import Problem, too_many
-from core.rate_limit import RateLimiter, auth_failure_limiter
-from core.redis_client import connect, redis_url
+from api.rate_limit import RateLimiter, auth_failure_limiter
 from core.settings import Settings
+from core.store.connection import connect, redis_url
 
 CALLER_ID_LENGTH = 16
 

@@ -8,12 +8,12 @@ from api.decoding import install_decode_budget
 from api.deps import Services
 from api.dispatch import Dispatcher
 from api.problems import install_problem_handlers
+from api.rate_limit import RateLimiter
 from api.routes import health, images, jobs, models
 from api.slow_clients import BodyTimeoutMiddleware
-from core.rate_limit import RateLimiter
-from core.redis_client import connect, redis_url
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect, redis_url
 
 DESCRIPTION = """\
 See what the filters of a convolutional network respond to.

@@ -8,11 +8,12 @@ from fastapi import Depends, Request
 from api.dispatch import Dispatcher
 from api.layer_questions import LayerQuestions
 from api.problems import not_ready
-from core.catalog import AsyncCatalogReader, ModelEntry
-from core.rate_limit import RateLimiter
-from core.redis_client import redis_url
+from api.rate_limit import RateLimiter
+from core.catalog import ModelEntry
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
+from core.store.catalog import AsyncCatalogReader
+from core.store.connection import redis_url
 
 NO_CATALOG = "no worker has published the model catalog yet; start a worker (`filterviz worker`)"
 

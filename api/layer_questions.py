@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.dispatch import Dispatcher
 from api.problems import unavailable
-from core.catalog import AsyncCatalogReader, LayerAnswer
+from core.catalog import LayerAnswer
+from core.store.catalog import AsyncCatalogReader
 
 _POLL_SECONDS = 0.05
 Question = tuple[str, tuple[int, int]]  # (model, (height, width))

@@ -2,13 +2,13 @@
 
 from api.problems import FieldError
 from core.catalog import LayerEntry, ModelEntry, find_layer
-from core.errors import list_valid
+from core.errors import ForbiddenTarget, list_valid
 from core.job_cost import LayerCost, frame_count, memory_bytes, optimized_size, pictures, views, work_flops
 from core.settings import Settings
 from core.spec import ImageInit, RenderSpec, start_image_size
-from core.storage import UPLOAD_SOURCE
-from core.stores import Stores
-from core.webhook_targets import ForbiddenTarget, resolve_target
+from core.store import Stores
+from core.store.files import UPLOAD_SOURCE
+from core.webhook_targets import resolve_target
 
 
 def request_errors(

@@ -28,7 +28,7 @@ from bench.engine import plant_weights_if_missing
 from core.engine.runtime import usable_cores
 from core.jobs import JobRecord
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
 from filterviz.redis_server import embedded_redis
 from tests.service_fixtures import ServiceProcess, settings_env, start_api, start_worker, wait_until
 

@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from bench.lucid_reference import lucid_render
 from bench.naive_seed import naive_render
 from core.engine import load_model, render, resolve_layer, weights_available
-from core.engine.ascent import RobustAscent
+from core.engine.features import LayerProbe
 from core.engine.layers import forward_flops
-from core.engine.probe import LayerProbe
+from core.engine.optimizers import RobustAscent
 from core.engine.render import start_pixels
 from core.engine.runtime import configure_process
 from core.engine.transforms import STANDARD

@@ -145,7 +145,7 @@ def main() -> None:
 
 
 def _against_private_service(clients: int, seconds: float, poll_seconds: float) -> LoadReport:
-    from core.stores import Stores
+    from core.store import Stores
     from filterviz.redis_server import embedded_redis
     from tests.service_fixtures import service_settings_for, settings_env, start_api, start_worker, wait_until
 

@@ -21,9 +21,9 @@ import torch
 
 from bench.lucid_reference import lucid_render
 from core.engine import load_model, render, resolve_layer, weights_available
+from core.engine.codec import encode_png
+from core.engine.features import LayerProbe
 from core.engine.objectives import channel
-from core.engine.pictures import encode_png
-from core.engine.probe import LayerProbe
 from core.engine.render import FilterRender
 from core.engine.transforms import random_warp
 from core.grid import encode_grid
@@ -63,8 +63,9 @@ def score(model: torch.nn.Module, layer, filters: list[int], pictures: torch.Ten
 
 
 def decode(results: list[FilterRender]) -> torch.Tensor:
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     return torch.stack([torch.from_numpy(np.array(Image.open(io.BytesIO(r.png)).convert("RGB"))) for r in results])
 

@@ -1,4 +1,24 @@
-"""Errors a request can run into, each saying what is valid. Torch-free, shared by engine, API and CLI."""
+"""Every error filterviz raises on purpose, in one tree. Torch-free, shared by engine, API, workers and CLI.
+
+    FilterVizError
+    ├── RequestError            the request is at fault (the API answers 4xx); ``field`` names it
+    │   ├── UnknownModel          model
+    │   ├── UnknownLayer          layer
+    │   ├── FilterOutOfRange      filters
+    │   ├── SizeOutOfRange        size
+    │   ├── InvalidImage          image
+    │   ├── InvalidCursor         cursor (a listing's)
+    │   └── ForbiddenTarget       webhook
+    └── ServerFault             the service is at fault (5xx, or a failed job); retrying may help
+        ├── WeightsUnavailable    a model's weight file is not on the worker
+        ├── StorageError          a write was refused (full, read-only, no permission)
+        ├── DamagedPicture        stored bytes are not what was stored
+        ├── WorkerLost            the job's worker stopped, every attempt
+        └── TimeLimitExceeded     the job ran past its time limit
+
+Each message says what is valid or what went wrong; a failed job records the class name as its
+error ``type`` (``JobError``), so clients see the same names.
+"""
 
 
 class FilterVizError(Exception):
@@ -7,34 +27,66 @@ class FilterVizError(Exception):
     field: str | None = None
 
 
-class UnknownModel(FilterVizError):
+class RequestError(FilterVizError):
+    """The request cannot be served as it is: change it."""
+
+
+class UnknownModel(RequestError):
     field = "model"
 
 
-class UnknownLayer(FilterVizError):
+class UnknownLayer(RequestError):
     field = "layer"
 
 
-class FilterOutOfRange(FilterVizError):
+class FilterOutOfRange(RequestError):
     field = "filters"
 
 
-class SizeOutOfRange(FilterVizError):
+class SizeOutOfRange(RequestError):
     field = "size"
 
 
-class InvalidImage(FilterVizError):
+class InvalidImage(RequestError):
     field = "image"
 
 
-class StorageError(FilterVizError):
-    """Result or upload storage refused a write (full, read-only, no permission); the message says which."""
+class InvalidCursor(RequestError):
+    """A listing cursor this service never handed out."""
+
+    field = "cursor"
 
 
-class WeightsUnavailable(FilterVizError):
+class ForbiddenTarget(RequestError):
+    """The URL may not receive webhooks; the message says why."""
+
+    field = "webhook"
+
+
+class ServerFault(FilterVizError):
+    """Not the request's fault: the machine, its storage or its workers."""
+
+
+class WeightsUnavailable(ServerFault):
     """The model's weight file is not on this machine; the message says where it was looked for."""
 
     field = "model"
+
+
+class StorageError(ServerFault):
+    """Result or upload storage refused a write (full, read-only, no permission); the message says which."""
+
+
+class DamagedPicture(ServerFault):
+    """Stored bytes that are not what was stored (truncated, emptied, overwritten); the message says how."""
+
+
+class WorkerLost(ServerFault):
+    """The worker running the job stopped (killed, out of memory, its machine lost) on every attempt."""
+
+
+class TimeLimitExceeded(ServerFault):
+    """The job ran longer than the deployment's time limit."""
 
 
 def list_valid(names: list[str], limit: int = 40) -> str:

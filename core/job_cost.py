@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from core.spec import RenderSpec
 
-# What the robust method adds to every step (core.engine.ascent / core.engine.transforms; a test
+# What the robust method adds to every step (core.engine.optimizers / core.engine.transforms; a test
 # holds them equal): its views of each picture per step, and the padding of each view.
 ROBUST_VIEWS = 2
 ROBUST_PAD = 12

@@ -10,12 +10,10 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from core.errors import ForbiddenTarget
+
 MAX_URL_LENGTH = 2048
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class ForbiddenTarget(ValueError):
-    """The URL may not receive webhooks; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from PIL import Image
 from api.app import create_app
 from core.catalog import LayerEntry, ModelEntry
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
 
 BLOCK = LayerEntry(
     name="blocks.2", aliases=["blocks.2.0"], module_path="blocks.2", type="Sequential",

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from core.redis_client import connect
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
 from filterviz.redis_server import embedded_redis, free_port
 from filterviz.service import api_command, worker_command
 

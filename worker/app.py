@@ -5,8 +5,8 @@ from celery.signals import celeryd_init, worker_process_init
 from kombu import Queue
 
 from core.queues import DESCRIBE_TASK, META_QUEUE, RENDER_QUEUE
-from core.redis_client import redis_url
 from core.settings import Settings
+from core.store.connection import redis_url
 from worker.lifecycle import install_parent_duties
 from worker.placement import note_pool_size, set_up_render_process
 

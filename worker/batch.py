@@ -18,7 +18,7 @@ from core.batching import batch_key, batch_rows
 from core.jobs import JobRecord
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.stores import Stores
+from core.store import Stores
 
 log = logging.getLogger(__name__)
 

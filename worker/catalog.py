@@ -10,11 +10,12 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from core.catalog import CatalogStore, LayerAnswer, LayerEntry, ModelEntry
+from core.catalog import LayerAnswer, LayerEntry, ModelEntry
 from core.errors import FilterVizError
 from core.processes import die_with_parent
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
+from core.store.catalog import CatalogStore
 
 if TYPE_CHECKING:
     from core.engine import LayerInfo

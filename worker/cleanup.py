@@ -5,13 +5,13 @@ files do not, so a worker's janitor runs :func:`clean_storage` every FILTERVIZ_C
 A file is written only while its record exists (a job renders while its record lives; an upload's
 record is written before its file), so a file without a record is never one still being made.
 Pictures are stored once and referred to by jobs and cache entries: the cache's trim keeps those
-live jobs refer to, and deletes those nothing refers to (core.picture_cache).
+live jobs refer to, and deletes those nothing refers to (core.store.picture_cache).
 """
 
 import logging
 from dataclasses import dataclass
 
-from core.stores import Stores
+from core.store import Stores
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from redis import RedisError
 
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
 from worker.cleanup import clean_storage
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from celery.signals import worker_ready, worker_shutdown
 
 from core.queues import RENDER_QUEUE, RENDER_TASK
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
 from worker.catalog import start_publisher
 from worker.janitor import Janitor
 from worker.webhooks import WebhookSender

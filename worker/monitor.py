@@ -6,7 +6,8 @@ import time
 
 from redis import RedisError
 
-from core.jobs import BeatState, JobStore
+from core.jobs import BeatState
+from core.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Render jobs, from claim to stored PNGs: one job, or a batch of compatible ones, through the cache.
 
-Every picture goes through the result cache (core.picture_cache): a job whose pictures are all
+Every picture goes through the result cache (core.store.picture_cache): a job whose pictures are all
 there is finished without rendering; otherwise the worker gathers queued batch-mates
 (worker.batch) and renders, in one engine batch, only the pictures none of them finds in the
 cache, each once even where jobs overlap. A job is stored and finished as soon as the requests
@@ -24,11 +24,11 @@ from core.errors import FilterVizError, InvalidImage, StorageError
 from core.grid import encode_grid, grid_labels
 from core.images import open_image
 from core.jobs import BeatState, FilterResult, JobError
-from core.picture_cache import CachedPicture
 from core.settings import Settings
 from core.spec import ImageInit, RenderSpec
-from core.storage import GRID_PNG, UPLOAD_SOURCE, PictureRef, ResultStorage, filter_animation, filter_png
-from core.stores import Stores
+from core.store import Stores
+from core.store.files import GRID_PNG, UPLOAD_SOURCE, PictureRef, ResultStorage, filter_animation, filter_png
+from core.store.picture_cache import CachedPicture
 from worker.batch import ClaimedJob, claim_next, gather
 from worker.monitor import BatchMonitor
 from worker.placement import render_device

@@ -5,7 +5,7 @@ from functools import cache
 from celery import Task
 
 from core.queues import DESCRIBE_TASK, RENDER_QUEUE, RENDER_TASK
-from core.stores import Stores
+from core.store import Stores
 from worker.app import app, settings
 from worker.catalog import describe_layers
 from worker.run import run_job

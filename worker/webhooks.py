@@ -23,12 +23,14 @@ from urllib.parse import urlsplit
 import httpx
 from redis import RedisError
 
+from core.errors import ForbiddenTarget
 from core.job_view import Job
-from core.jobs import JobRecord, decode_record
+from core.jobs import JobRecord
 from core.settings import Settings
-from core.webhook_outbox import OutboxEvent, WebhookOutbox
+from core.store.jobs import decode_record
+from core.store.webhook_outbox import OutboxEvent, WebhookOutbox
 from core.webhook_signing import signed_headers, signing_key
-from core.webhook_targets import ForbiddenTarget, Target, resolve_target
+from core.webhook_targets import Target, resolve_target
 
 log = logging.getLogger(__name__)
 

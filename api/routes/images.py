@@ -12,7 +12,7 @@ from api.problems import FieldError, Problem, invalid, problem_responses
 from api.schemas import UploadedImage
 from core.errors import InvalidImage
 from core.images import ACCEPTED_FORMATS, check_image, image_id_for
-from core.storage import UPLOAD_SOURCE
+from core.store.files import UPLOAD_SOURCE
 
 router = APIRouter(
     prefix="/v1/images", tags=["images"], dependencies=[Depends(authorize)], responses=problem_responses(401, 429)

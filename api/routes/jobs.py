@@ -11,11 +11,12 @@ from api.deps import Services, ServicesDep
 from api.problems import FieldError, Problem, invalid, not_found, problem_responses, too_many, unavailable
 from api.schemas import Job, JobPage, JobRequest
 from api.validation import fitted_to_start_image, request_errors, webhook_errors
+from core.errors import DamagedPicture, InvalidCursor
 from core.job_view import job_url
-from core.jobs import Admission, FilterResult, InvalidCursor, JobRecord, JobStatus, Limits
+from core.jobs import Admission, FilterResult, JobRecord, JobStatus, Limits
 from core.settings import Settings
 from core.spec import ImageInit
-from core.storage import GRID_PNG, DamagedPicture, filter_animation, filter_png
+from core.store.files import GRID_PNG, filter_animation, filter_png
 
 router = APIRouter(
     prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(authorize)], responses=problem_responses(401, 429)

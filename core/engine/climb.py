@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.engine.batch_plan import Row
+from core.engine.features import LayerProbe
 from core.engine.layers import LayerInfo
 from core.engine.objectives import OBJECTIVES, similarity_to_group, target_maps
-from core.engine.probe import LayerProbe
-from core.engine.rows import Row
 from core.spec import RenderSpec
 
 DIVERSITY_WEIGHT = 1.0  # in units of the group's mean |objective|: style similarity costs that much

@@ -1,4 +1,4 @@
-"""What determines a picture, as the key of the result cache (core.picture_cache)."""
+"""What determines a picture, as the key of the result cache (core.store.picture_cache)."""
 
 import hashlib
 import json

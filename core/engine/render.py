@@ -26,13 +26,13 @@ from torch import nn
 
 from core import job_cost
 from core.batching import batch_key
-from core.engine.ascent import ClassicAscent, RobustAscent
+from core.engine.batch_plan import Row, plan_chunks, request_rows, row_seed
 from core.engine.climb import Climb
+from core.engine.codec import FrameSpool, display_transform, encode_png, image_to_pixels, quantize
 from core.engine.layers import LayerInfo, layer_costs, resolve_layer
 from core.engine.models import load_model, model_info
-from core.engine.params import FourierImage
-from core.engine.pictures import FrameSpool, display_transform, encode_png, image_to_pixels, quantize
-from core.engine.rows import Row, plan_chunks, request_rows, row_seed
+from core.engine.optimizers import ClassicAscent, RobustAscent
+from core.engine.parameterizations import FourierImage
 from core.errors import FilterOutOfRange, SizeOutOfRange
 from core.grid import encode_grid, grid_labels
 from core.job_cost import LayerCost, held_bytes, optimized_size
@@ -246,7 +246,7 @@ def render_batch(
 ) -> Iterator[tuple[int, RequestResult]]:
     """Render requests of one batch key together; yields (request index, result) as each completes.
 
-    Rows run in chunks (core.engine.rows); a request is done after its last chunk, so small ones may
+    Rows run in chunks (core.engine.batch_plan); a request is done after its last chunk, so small ones may
     finish before a big batch-mate. A request stopped by ``on_step`` yields nothing.
     """
     started = time.perf_counter()

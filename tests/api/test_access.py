@@ -4,7 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
 from tests.api_fixtures import ALICE, BOB, KEY_DIGESTS, AppClient, bearer, small_png
 
 JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": [0, 1], "steps": 3, "size": 32}

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from core.images import open_image
-from core.redis_client import connect
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
 from tests.api_fixtures import AppClient
 
 

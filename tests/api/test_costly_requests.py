@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
 from tests.api_fixtures import CATALOG, AppClient
 from tests.responsiveness import HealthProbe
 from tests.service_fixtures import settings_env, start_api

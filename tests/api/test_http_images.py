@@ -7,8 +7,8 @@ from PIL import Image
 
 from core.images import image_id_for
 from core.settings import Settings
-from core.storage import UPLOAD_SOURCE
-from core.stores import Stores
+from core.store import Stores
+from core.store.files import UPLOAD_SOURCE
 
 
 def png_bytes(width: int, height: int) -> bytes:

@@ -2,7 +2,7 @@
 
 import httpx
 
-from core.stores import Stores
+from core.store import Stores
 from tests.service_fixtures import wait_until
 
 SEED_TABLE = [

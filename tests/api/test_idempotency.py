@@ -5,9 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 from api.routes.jobs import request_fingerprint
 from api.schemas import JobRequest
 from core.queues import RENDER_QUEUE
-from core.redis_client import connect
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
 from tests.api_fixtures import ALICE, BOB, KEY_DIGESTS, AppClient, bearer
 
 JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": "0-1", "steps": 3, "size": 32}

@@ -13,9 +13,9 @@ import pytest
 
 from core.catalog import LayerAnswer
 from core.queues import META_QUEUE
-from core.redis_client import connect
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
 from filterviz.redis_server import embedded_redis
 from tests.api_fixtures import BLOCK, CATALOG, AppClient
 from tests.responsiveness import HealthProbe

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from api.app import create_app
 from core.catalog import ModelEntry
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
 from tests.service_fixtures import SMALL_JOB
 
 

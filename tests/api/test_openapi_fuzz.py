@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.app import create_app
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
 from tests.api_fixtures import ALICE, CATALOG, KEY_DIGESTS, bearer
 
 EXAMPLES_PER_OPERATION = 60

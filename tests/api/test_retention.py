@@ -1,9 +1,9 @@
 """Retention over the API: records expire after their time; DELETE removes a job and its pictures."""
 
-from core.redis_client import connect
 from core.settings import Settings
-from core.storage import GRID_PNG
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
+from core.store.files import GRID_PNG
 from tests.api_fixtures import AppClient, small_png
 
 JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": [0], "steps": 3, "size": 32}

@@ -1,8 +1,8 @@
 """Pictures are served only once their job has succeeded: never a file a worker may still be writing."""
 
 from core.settings import Settings
-from core.storage import GRID_PNG, filter_png
-from core.stores import Stores
+from core.store import Stores
+from core.store.files import GRID_PNG, filter_png
 from tests.api_fixtures import AppClient
 
 JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": [0], "steps": 3, "size": 32}

@@ -3,8 +3,8 @@
 from api.validation import catalog_errors, limit_errors, upload_errors
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.storage import UPLOAD_SOURCE
-from core.stores import Stores
+from core.store import Stores
+from core.store.files import UPLOAD_SOURCE
 from tests.api_fixtures import CATALOG
 
 MODELS = {CATALOG.name: CATALOG}

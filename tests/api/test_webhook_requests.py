@@ -1,7 +1,7 @@
 """A job may name a webhook: checked when it is submitted, shown on the job."""
 
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
 from tests.api_fixtures import AppClient
 
 JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": [0], "steps": 3, "size": 32}

@@ -2,7 +2,8 @@
 
 import pytest
 
-from core.webhook_targets import ForbiddenTarget, resolve_target
+from core.errors import ForbiddenTarget
+from core.webhook_targets import resolve_target
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import pytest
 from api.access import caller_id
 from api.routes.jobs import request_fingerprint
 from api.schemas import JobRequest
-from core.redis_client import connect
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
 from tests.api_fixtures import ALICE, BOB, KEY_DIGESTS, bearer
 from tests.service_fixtures import (
     ServiceProcess,

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from core.settings import Settings
-from core.storage import PICTURES
+from core.store.files import PICTURES
 from tests.service_fixtures import finished, submit, wait_for_job
 
 SPEC = {"model": "efficientnet_lite0", "layer": "blocks.1", "filters": [0, 1], "steps": 2, "size": 32}

@@ -6,7 +6,7 @@ import time
 import httpx
 from PIL import Image
 
-from core.stores import Stores
+from core.store import Stores
 from tests.service_fixtures import ServiceProcess, finished, submit, wait_for_job, wait_until
 
 

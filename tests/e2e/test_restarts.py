@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.stores import Stores
+from core.store import Stores
 from tests.persistent_redis import PersistentRedis
 from tests.service_fixtures import (
     ServiceProcess,

@@ -6,10 +6,10 @@ from pathlib import Path
 from PIL import Image
 
 from api.dispatch import Dispatcher
-from core.redis_client import connect
 from core.spec import RenderSpec
-from core.storage import GRID_PNG, filter_png
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
+from core.store.files import GRID_PNG, filter_png
 from tests.service_fixtures import redis_db, service_settings_for, settings_env, start_worker, wait_until
 
 

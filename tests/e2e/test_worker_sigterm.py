@@ -5,9 +5,9 @@ import subprocess
 from pathlib import Path
 
 from api.dispatch import Dispatcher
-from core.redis_client import connect
 from core.spec import RenderSpec
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
 from tests.service_fixtures import redis_db, service_settings_for, settings_env, start_worker, wait_until
 
 LONG = RenderSpec(model="efficientnet_lite0", layer="blocks.2", filters="0-3", steps=40, size=48)

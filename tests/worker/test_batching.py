@@ -17,8 +17,8 @@ from core.batching import batch_key
 from core.jobs import JobRecord
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.storage import GRID_PNG, filter_png
-from core.stores import Stores
+from core.store import Stores
+from core.store.files import GRID_PNG, filter_png
 from tests.worker.test_run_job import SPEC, ScriptedEngine, engine, scripted_png  # noqa: F401 (engine: a fixture)
 from worker import monitor
 from worker.batch import claim, gather

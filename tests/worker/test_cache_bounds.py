@@ -7,11 +7,11 @@ import os
 import time
 from types import SimpleNamespace
 
-from core.redis_client import connect
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.storage import PICTURES, UPLOAD_SOURCE, filter_png
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
+from core.store.files import PICTURES, UPLOAD_SOURCE, filter_png
 from tests.api_fixtures import small_png
 from tests.worker.test_run_job import SPEC, ScriptedEngine, engine, scripted_key, scripted_png  # noqa: F401 (engine: a fixture)
 from worker.cleanup import clean_storage

@@ -4,11 +4,11 @@ import os
 import time
 
 from core.jobs import Limits
-from core.redis_client import connect
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.storage import GRID_PNG, UPLOAD_SOURCE
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
+from core.store.files import GRID_PNG, UPLOAD_SOURCE
 from tests.service_fixtures import wait_until
 from worker.cleanup import TEMPORARY_MAX_AGE_SECONDS, clean_storage
 from worker.janitor import Janitor

@@ -3,10 +3,10 @@
 import pytest
 from redis import RedisError
 
-from core.redis_client import connect
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
 from tests.service_fixtures import wait_until
 from worker.janitor import Janitor
 

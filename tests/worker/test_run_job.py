@@ -20,8 +20,8 @@ from core.errors import UnknownLayer
 from core.jobs import JobRecord
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.storage import GRID_PNG, filter_animation, filter_png
-from core.stores import Stores
+from core.store import Stores
+from core.store.files import GRID_PNG, filter_animation, filter_png
 from worker.run import run_job
 
 SPEC = RenderSpec(model="efficientnet_lite0", layer="blocks.2", filters=[1, 4], steps=6, size=32)

@@ -9,8 +9,8 @@ import pytest
 from core.errors import StorageError
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.storage import GRID_PNG, PICTURES, LocalStorage, filter_png
-from core.stores import Stores
+from core.store import Stores
+from core.store.files import GRID_PNG, PICTURES, LocalStorage, filter_png
 from tests.api_fixtures import AppClient, small_png
 from tests.worker.test_run_job import SPEC, ScriptedEngine, engine, run  # noqa: F401 (engine: a fixture)
 
@@ -32,7 +32,7 @@ def fill_disk_after(monkeypatch: pytest.MonkeyPatch, files: int) -> None:
         written.append(fd)
         return file
 
-    monkeypatch.setattr("core.storage.os.fdopen", fdopen)
+    monkeypatch.setattr("core.store.files.os.fdopen", fdopen)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from standardwebhooks import Webhook
 from core.jobs import FilterResult, JobError
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.stores import Stores
+from core.store import Stores
 from tests.service_fixtures import WEBHOOK_SECRET
 from tests.webhook_receiver import Receiver, webhook_receiver
 from worker.webhooks import WebhookSender

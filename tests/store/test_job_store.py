@@ -5,11 +5,13 @@ import base64
 import pytest
 from redis import Redis
 
-from core.jobs import FilterResult, InvalidCursor, JobError, JobStore
-from core.redis_client import connect
+from core.errors import InvalidCursor
+from core.jobs import FilterResult, JobError
 from core.settings import Settings
 from core.spec import RenderSpec
-from core.stores import Stores
+from core.store import Stores
+from core.store.connection import connect
+from core.store.jobs import JobStore
 
 SPEC = RenderSpec(model="efficientnet_lite0", layer="blocks.2", filters="0-3", steps=7, size=32)
 

@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 
 from core.engine import RenderRequest, load_model, render, render_batch, resolve_layer
-from core.engine import rows as engine_rows
+from core.engine import batch_plan as engine_rows
+from core.engine.batch_plan import Row, plan_chunks
+from core.engine.features import LayerProbe
 from core.engine.layers import LayerInfo
 from core.engine.objectives import channel
-from core.engine.probe import LayerProbe
-from core.engine.rows import Row, plan_chunks
 from core.spec import RenderSpec
 
 BASE = {"model": "efficientnet_lite0", "size": 32, "steps": 5}

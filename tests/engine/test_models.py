@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from core.engine import list_models, load_model, weights_available
-from core.engine.pictures import image_to_pixels
+from core.engine.codec import image_to_pixels
 from core.errors import UnknownModel, WeightsUnavailable
 from core.images import open_image
 

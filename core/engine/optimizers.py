@@ -7,7 +7,7 @@ Both expose the same calls to the render loop: ``candidate()`` (what the model s
 
 import torch
 
-from core.engine.params import FourierImage
+from core.engine.parameterizations import FourierImage
 from core.engine.transforms import random_warp
 
 

@@ -2,7 +2,7 @@
 
 from core.catalog import LayerAnswer, LayerEntry, ModelEntry, find_layer
 from core.settings import Settings
-from core.stores import Stores
+from core.store import Stores
 
 CONV = LayerEntry(
     name="block1_conv1", aliases=["features.0"], module_path="features.0", type="Conv2d",

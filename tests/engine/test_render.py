@@ -7,7 +7,7 @@ from PIL import Image
 
 from bench.naive_seed import chollet_deprocess, naive_render
 from core.engine import load_model, render
-from core.engine.pictures import display_transform
+from core.engine.codec import display_transform
 from core.engine.render import row_seed, start_pixels
 from core.errors import FilterOutOfRange, SizeOutOfRange, UnknownLayer
 from core.images import open_image

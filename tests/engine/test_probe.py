@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from core.engine import load_model, resolve_layer
-from core.engine.probe import LayerProbe
+from core.engine.features import LayerProbe
 
 
 @pytest.fixture

@@ -2,17 +2,17 @@
 
 from dataclasses import dataclass
 
-from core.batching import PendingJobs
-from core.catalog import CatalogStore
-from core.jobs import JobStore
-from core.picture_cache import PictureCache
-from core.redis_client import connect, redis_url
-from core.render_stats import RenderStats
 from core.settings import Settings
-from core.storage import JobResults, LocalStorage, ResultStorage
-from core.uploads import UploadRegistry
-from core.webhook_outbox import WebhookOutbox
-from core.workers import WorkerRegistry
+from core.store.catalog import CatalogStore
+from core.store.connection import connect, redis_url
+from core.store.files import JobResults, LocalStorage, ResultStorage
+from core.store.jobs import JobStore
+from core.store.pending import PendingJobs
+from core.store.picture_cache import PictureCache
+from core.store.render_stats import RenderStats
+from core.store.uploads import UploadRegistry
+from core.store.webhook_outbox import WebhookOutbox
+from core.store.workers import WorkerRegistry
 
 
 @dataclass(frozen=True)

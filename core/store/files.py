@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from core.errors import StorageError
+from core.errors import DamagedPicture, StorageError
 
 GRID_PNG = "grid.png"
 UPLOAD_SOURCE = "source"  # the uploaded bytes, as sent (PNG or JPEG)
@@ -51,10 +51,6 @@ def filter_animation(filter_index: int, variant: int = 0) -> str:
 
 def _filter_stem(filter_index: int, variant: int) -> str:
     return f"filter_{filter_index:04d}" + (f"_v{variant}" if variant else "")
-
-
-class DamagedPicture(Exception):
-    """Stored bytes that are not what was stored (truncated, emptied, overwritten); the message says how."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.storage import GRID_PNG, PICTURES, DamagedPicture, JobResults, LocalStorage, PictureRef, filter_png
+from core.errors import DamagedPicture
+from core.store.files import GRID_PNG, PICTURES, JobResults, LocalStorage, PictureRef, filter_png
 
 JOB = "0123456789abcdef0123456789abcdef"
 OTHER_JOB = "fedcba9876543210fedcba9876543210"

@@ -74,7 +74,7 @@ def test_deepdream_on_the_cat(cat_jpeg):
 
 @pytest.mark.parametrize("method", ["classic", "robust"])
 def test_strength_controls_how_far_a_photo_moves(cat_jpeg, method):
-    from core.engine.pictures import image_to_pixels
+    from core.engine.codec import image_to_pixels
     from core.images import open_image
 
     cat = open_image(cat_jpeg, 10**8)

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ValidationError, field_validator
 
-from core.storage import LocalStorage, PictureRef, PictureStore
+from core.store.files import LocalStorage, PictureRef, PictureStore
 
 _ENTRY = "entry"
 
