@@ -1,0 +1,81 @@
+# the worker side: names read only by frameworks (pydantic), clients or vars()
+from core.job_view import PictureLink
+from core.jobs import JobRecord
+from core.store.picture_cache import _Entry
+from worker.cleanup import Cleanup
+
+_ = (
+    PictureLink.animation_url,  # a field of the JSON clients read
+    JobRecord.heartbeat_at,  # a field of the record, read from Redis
+    _Entry._refs,  # a pydantic validator
+    Cleanup.cache_entries,  # logged with the rest of vars(Cleanup)
+    Cleanup.freed_bytes,
+)
+
+# the API and CLI side: names read only by frameworks (uvicorn, FastAPI's decorators, pydantic)
+from fastapi import FastAPI  # noqa: E402
+
+from api.app import create_app  # noqa: E402  uvicorn --factory api.app:create_app
+from api.routes import health, images, jobs, models  # noqa: E402
+from api.schemas import ModelSummary  # noqa: E402
+from api.slow_clients import HeaderTimeoutProtocol  # noqa: E402  uvicorn --http api.slow_clients:…
+from core.settings import Settings  # noqa: E402
+from core.spec import RenderSpec  # noqa: E402
+
+_ = (
+    create_app,
+    HeaderTimeoutProtocol,
+    health.healthz,  # routes, registered by their decorators
+    health.readyz,
+    images.upload_image,
+    jobs.submit_job,
+    jobs.list_jobs,
+    jobs.get_job,
+    jobs.delete_job,
+    jobs.cancel_job,
+    jobs.get_filter_png,
+    jobs.get_filter_animation,
+    jobs.get_grid_png,
+    models.model_layers,
+    ModelSummary.layers_url,  # a field of the JSON clients read
+    RenderSpec.model_config,  # pydantic's configuration, and its validators
+    RenderSpec._read_filters,
+    RenderSpec._normalize_filters,
+    RenderSpec._read_size,
+    RenderSpec._positive_size,
+    RenderSpec._complete,
+    Settings._known_models,
+    Settings._readable_secret,
+)
+_ = FastAPI.openapi  # replaced by api.problems' document with problem+json errors
+
+# the engine side: names read only by torch (nn.Module.__call__, autograd, torchvision, torch.backends)
+from torch.backends import cudnn  # noqa: E402
+from torchvision.models import GoogLeNet  # noqa: E402
+
+from core.engine.fusion import FusingSequential, _ConvReLU  # noqa: E402
+from core.engine.models import PixelNormalize  # noqa: E402
+from core.engine.parameterizations import FourierImage  # noqa: E402
+
+_ = (
+    _ConvReLU.forward,  # a torch.autograd.Function, run by .apply
+    FusingSequential.forward,  # modules, run by nn.Module.__call__
+    PixelNormalize.forward,
+    FourierImage.forward,
+    GoogLeNet.aux1,  # its training-only heads, set to None for its forward
+    GoogLeNet.aux2,
+    cudnn.benchmark,  # flags read by cuDNN and cuBLAS
+    cudnn.allow_tf32,
+)
+
+# read by the tests and benchmarks (tests/ is not scanned: a test-only name would hide dead code elsewhere)
+from core.store.jobs import JobStore  # noqa: E402
+from core.store.render_stats import RenderStatsSnapshot  # noqa: E402
+
+_ = (
+    JobStore.create,  # a job with no caller and no bounds: the tests' way to queue one
+    RenderStatsSnapshot.pictures_cached,
+    RenderStatsSnapshot.pictures_rendered,
+    RenderStatsSnapshot.average_batch_jobs,
+    RenderStatsSnapshot.average_queue_seconds,
+)

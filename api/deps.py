@@ -1,4 +1,5 @@
-"""What routes get injected: settings, stores, dispatcher and rate limiter, made once in the app factory."""
+"""What routes get injected (settings, stores, dispatcher and rate limiter, made once in the app factory),
+and the look-ups a route makes before validating a request (:func:`submit_facts`)."""
 
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -9,11 +10,16 @@ from api.dispatch import Dispatcher
 from api.layer_questions import LayerQuestions
 from api.problems import not_ready
 from api.rate_limit import RateLimiter
+from api.validation import StartImage, SubmitFacts
 from core.catalog import ModelEntry
+from core.errors import ForbiddenTarget
 from core.settings import Settings
+from core.spec import ImageInit, RenderSpec
 from core.store import Stores
 from core.store.catalog import AsyncCatalogReader
 from core.store.connection import redis_url
+from core.store.files import UPLOAD_SOURCE
+from core.webhook_targets import resolve_target
 
 NO_CATALOG = "no worker has published the model catalog yet; start a worker (`filterviz worker`)"
 
@@ -63,6 +69,35 @@ class Services:
 
 def still_loading(models: list[str]) -> str:
     return f"still loading: the workers have not published {', '.join(models)} yet; retry shortly"
+
+
+def submit_facts(services: Services, spec: RenderSpec, webhook: str | None, caller: str | None) -> SubmitFacts:
+    """What validating ``spec`` from ``caller`` needs from Redis, the upload directory and DNS, looked up once."""
+    return SubmitFacts(
+        models=services.served_models(),
+        start_image=start_image(services.stores, spec, caller),
+        webhook_refusal=webhook_refusal(webhook, services.settings),
+    )
+
+
+def start_image(stores: Stores, spec: RenderSpec, caller: str | None) -> StartImage | None:
+    """The request's start image as the uploads know it; None for a request that starts from noise."""
+    if not isinstance(spec.init, ImageInit):
+        return None
+    image_id = spec.init.image_id
+    usable = stores.upload_records.owned_by(image_id, caller) and stores.uploads.exists(image_id, UPLOAD_SOURCE)
+    return StartImage(usable=usable, size=stores.upload_records.size(image_id))
+
+
+def webhook_refusal(webhook: str | None, settings: Settings) -> ForbiddenTarget | None:
+    """Why ``webhook`` may not receive the job (its host resolved, DNS), where this deployment sends webhooks."""
+    if webhook is None or settings.webhook_secret is None:
+        return None  # nothing to check, or validation refuses any webhook
+    try:
+        resolve_target(webhook, settings.webhook_allow_private)
+    except ForbiddenTarget as refusal:
+        return refusal
+    return None
 
 
 async def get_services(request: Request) -> Services:

@@ -1,5 +1,11 @@
-"""RFC 9457 problem details: every error the API answers is ``application/problem+json``."""
+"""RFC 9457 problem details: every error the API answers is ``application/problem+json``.
 
+The one place where core.errors' tree meets HTTP: a RequestError is a 422 naming its field
+(``errors[].loc``), a ServerFault a 5xx by its class (:data:`FAULT_STATUS`); Redis or the broker
+unreachable is a 503 with Retry-After.
+"""
+
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -12,7 +18,14 @@ from pydantic import BaseModel, Field
 from redis import RedisError
 from starlette.exceptions import HTTPException
 
-from core.errors import StorageError
+from core.errors import (
+    DamagedPicture,
+    ForbiddenTarget,
+    RequestError,
+    ServerFault,
+    StorageError,
+    WeightsUnavailable,
+)
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
@@ -22,6 +35,19 @@ _HEADER_DOCS = {  # the headers that come with a status, for the OpenAPI documen
     429: {"Retry-After": "seconds to wait before trying again"},
     503: {"Retry-After": "seconds to wait before trying again"},
 }
+
+
+# status, title and problem type per server fault; a fault not listed (or a subclass of none) is a 500
+FAULT_STATUS: dict[type[ServerFault], tuple[int, str, str]] = {
+    StorageError: (507, "Insufficient Storage", "/problems/storage-unavailable"),
+    DamagedPicture: (500, "Damaged picture", "/problems/damaged-picture"),
+    WeightsUnavailable: (503, "Weights unavailable", "/problems/weights-unavailable"),
+}
+_OTHER_FAULT = (500, "Internal Server Error", "/problems/server-fault")
+# where a request error's field is in an HTTP request, where that is not the JSON body's field of its name
+_FIELD_LOCATIONS: dict[str, list[str | int]] = {"cursor": ["query", "cursor"], "image": ["body", "file"]}
+# errors[].type of a request error, where it is not its class name in snake case
+_ERROR_TYPES: dict[type[RequestError], str] = {ForbiddenTarget: "forbidden_webhook"}
 
 
 class FieldError(BaseModel):
@@ -65,6 +91,17 @@ def invalid(errors: list[FieldError]) -> Problem:
     return Problem(422, "Invalid request", detail, type="/problems/invalid-request", errors=errors)
 
 
+def field_error(error: RequestError) -> FieldError:
+    """The ``errors[]`` entry of a request error: where its field is, what is wrong, and its kind."""
+    loc: list[str | int] = _FIELD_LOCATIONS.get(error.field, ["body", error.field]) if error.field else ["body"]
+    kind = _ERROR_TYPES.get(type(error)) or _snake_case(type(error).__name__)
+    return FieldError(loc=loc, msg=str(error), type=kind)
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 def not_found(detail: str) -> Problem:
     return Problem(404, "Not Found", detail)
 
@@ -102,7 +139,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http_exception)
     app.add_exception_handler(RedisError, _on_backend_down)
     app.add_exception_handler(OperationalError, _on_backend_down)
-    app.add_exception_handler(StorageError, _on_storage_error)
+    app.add_exception_handler(RequestError, _on_request_error)
+    app.add_exception_handler(ServerFault, _on_server_fault)
 
 
 def _problem_openapi(app: FastAPI) -> dict[str, Any]:
@@ -134,12 +172,25 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     title = HTTPStatus(exc.status_code).phrase
-    return Problem(exc.status_code, title, str(exc.detail), headers=exc.headers).response()
+    headers = dict(exc.headers) if exc.headers else None
+    return Problem(exc.status_code, title, str(exc.detail), headers=headers).response()
 
 
 async def _on_backend_down(_: Request, exc: Exception) -> JSONResponse:
     return not_ready(f"Redis is unreachable: {exc}").response()
 
 
-async def _on_storage_error(_: Request, exc: Exception) -> JSONResponse:
-    return Problem(507, "Insufficient Storage", str(exc), type="/problems/storage-unavailable").response()
+async def _on_request_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestError)
+    return invalid([field_error(exc)]).response()
+
+
+async def _on_server_fault(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServerFault)
+    return _fault_problem(exc).response()
+
+
+def _fault_problem(fault: ServerFault) -> Problem:
+    """The problem a server fault answers: its class's status (the nearest listed ancestor's), its message."""
+    status, title, kind = next((FAULT_STATUS[cls] for cls in type(fault).__mro__ if cls in FAULT_STATUS), _OTHER_FAULT)
+    return Problem(status, title, str(fault), type=kind)

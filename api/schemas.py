@@ -22,8 +22,9 @@ class JobRequest(RenderSpec):
     )
 
     def spec(self) -> RenderSpec:
-        """What determines the pictures (the webhook does not)."""
-        return RenderSpec.model_validate(self.model_dump(exclude={"webhook"}))
+        """What determines the pictures (the webhook does not): the fields as validated, not validated again."""
+        fields = {name: getattr(self, name) for name in RenderSpec.model_fields}
+        return RenderSpec.model_construct(self.model_fields_set - {"webhook"}, **fields)
 
 
 class JobPage(BaseModel):

@@ -12,6 +12,7 @@ FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS long:
 
 import asyncio
 import functools
+import logging
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +21,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from api.problems import PROBLEM_JSON, ProblemDetail
 from core.settings import Settings
 
+_log = logging.getLogger(__name__)
 CLOSE_HEADERS = [(b"content-type", PROBLEM_JSON.encode()), (b"connection", b"close")]
 
 
@@ -43,8 +45,14 @@ class BodyTimeoutMiddleware:
         try:
             await self._app(scope, request.receive, request.send)
         except Exception:
-            if not request.timed_out:  # else: the app's reaction to the disconnect it was shown
+            if not request.timed_out:
                 raise
+            _log.info(
+                "%s %s: the body timed out; the app's reaction to the disconnect it was shown is dropped",
+                scope["method"],
+                scope["path"],
+                exc_info=True,
+            )
         if request.timed_out and not request.response_started:
             body = timeout_problem(self._seconds)
             headers = [*CLOSE_HEADERS, (b"content-length", str(len(body)).encode())]

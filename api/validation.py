@@ -1,40 +1,59 @@
-"""Checks of a render request before anything is queued: limits, the published catalog, uploads, webhook."""
+"""Checks of a render request before anything is queued: limits, the catalog, the start image, the webhook.
 
-from api.problems import FieldError
+Pure functions of the request, the settings and the :class:`SubmitFacts` the route looked up first
+(api.deps.submit_facts: Redis, the upload directory, DNS), so that each check reads only its inputs.
+"""
+
+from dataclasses import dataclass
+
+from api.problems import FieldError, field_error
 from core.catalog import LayerEntry, ModelEntry, find_layer
 from core.errors import ForbiddenTarget, list_valid
 from core.job_cost import LayerCost, frame_count, memory_bytes, optimized_size, pictures, views, work_flops
 from core.settings import Settings
 from core.spec import ImageInit, RenderSpec, start_image_size
-from core.store import Stores
-from core.store.files import UPLOAD_SOURCE
-from core.webhook_targets import resolve_target
 
 
-def request_errors(
-    spec: RenderSpec, settings: Settings, models: dict[str, ModelEntry], stores: Stores, caller: str | None
-) -> list[FieldError]:
-    """Every reason to refuse ``spec`` from ``caller``; ``models`` are the served models from the catalog."""
+@dataclass(frozen=True)
+class StartImage:
+    """What the uploads know of a request's start image."""
+
+    usable: bool  # stored, and uploaded by the caller: another caller's image is as good as absent
+    size: tuple[int, int] | None  # (width, height) as uploaded; None: unknown
+
+
+@dataclass(frozen=True)
+class SubmitFacts:
+    """What validating a request needs from outside the request: looked up by the route, once."""
+
+    models: dict[str, ModelEntry]  # the served models, as the workers published them
+    start_image: StartImage | None  # None: the request starts from noise
+    webhook_refusal: ForbiddenTarget | None  # why the webhook's target may not receive it; None: it may, or none
+
+
+def request_errors(spec: RenderSpec, webhook: str | None, settings: Settings, facts: SubmitFacts) -> list[FieldError]:
+    """Every reason to refuse ``spec`` (and its ``webhook``), each naming its field."""
     return [
         *limit_errors(spec, settings),
-        *catalog_errors(spec, models),
-        *cost_errors(spec, settings, models),
-        *upload_errors(spec, stores, caller),
+        *catalog_errors(spec, facts.models),
+        *cost_errors(spec, settings, facts.models),
+        *upload_errors(spec, facts.start_image),
+        *webhook_errors(webhook, settings, facts.webhook_refusal),
     ]
 
 
-def fitted_to_start_image(spec: RenderSpec, size_asked: bool, stores: Stores, settings: Settings) -> RenderSpec:
+def fitted_to_start_image(
+    spec: RenderSpec, size_asked: bool, start_image: StartImage | None, settings: Settings
+) -> RenderSpec:
     """A request that starts from a photo and names no size keeps the photo's aspect ratio (the job
     record then carries the size rendered); an unknown photo is left to upload_errors."""
-    if size_asked or not isinstance(spec.init, ImageInit):
+    if size_asked or start_image is None or start_image.size is None:
         return spec
-    photo = stores.upload_records.size(spec.init.image_id)
-    if photo is None:
-        return spec
-    return spec.model_copy(update={"size": start_image_size(*photo, settings.min_size, settings.max_size)})
+    return spec.model_copy(update={"size": start_image_size(*start_image.size, settings.min_size, settings.max_size)})
 
 
 def limit_errors(spec: RenderSpec, settings: Settings) -> list[FieldError]:
+    assert spec.steps is not None  # a validated spec has its method's steps filled in
     errors = []
     pictures = len(spec.filters or []) * spec.diversity
     if pictures > settings.max_filters:
@@ -127,25 +146,18 @@ def _memory_errors(spec: RenderSpec, layer: str, cost: LayerCost, settings: Sett
     return [FieldError(loc=["body", field], msg=msg, type="too_much_memory")]
 
 
-def upload_errors(spec: RenderSpec, stores: Stores, caller: str | None) -> list[FieldError]:
-    """The start image must be stored and uploaded by this caller (others' images are as good as absent)."""
-    if not isinstance(spec.init, ImageInit):
+def upload_errors(spec: RenderSpec, start_image: StartImage | None) -> list[FieldError]:
+    """The start image must be stored and uploaded by this caller."""
+    if not isinstance(spec.init, ImageInit) or (start_image is not None and start_image.usable):
         return []
-    image_id = spec.init.image_id
-    if stores.upload_records.owned_by(image_id, caller) and stores.uploads.exists(image_id, UPLOAD_SOURCE):
-        return []
-    msg = f"no uploaded image {image_id!r}; upload one with POST /v1/images"
+    msg = f"no uploaded image {spec.init.image_id!r}; upload one with POST /v1/images"
     return [FieldError(loc=["body", "init", "image_id"], msg=msg, type="unknown_image")]
 
 
-def webhook_errors(webhook: str | None, settings: Settings) -> list[FieldError]:
+def webhook_errors(webhook: str | None, settings: Settings, refusal: ForbiddenTarget | None) -> list[FieldError]:
     if webhook is None:
         return []
     if settings.webhook_secret is None:
         msg = "this deployment sends no webhooks (it has no signing secret); leave out webhook"
         return [FieldError(loc=["body", "webhook"], msg=msg, type="webhooks_disabled")]
-    try:
-        resolve_target(webhook, settings.webhook_allow_private)
-    except ForbiddenTarget as exc:
-        return [FieldError(loc=["body", "webhook"], msg=str(exc), type="forbidden_webhook")]
-    return []
+    return [] if refusal is None else [field_error(refusal)]

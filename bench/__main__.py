@@ -2,6 +2,8 @@
 
     python -m bench            # all of them
     python -m bench engine     # just some, by module name
+
+Each runs in this process, in turn; bench.quality (minutes) runs apart, as ``make bench-quality``.
 """
 
 import importlib

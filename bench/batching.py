@@ -30,7 +30,7 @@ from core.jobs import JobRecord
 from core.settings import Settings
 from core.store import Stores
 from filterviz.redis_server import embedded_redis
-from tests.service_fixtures import ServiceProcess, settings_env, start_api, start_worker, wait_until
+from testkit.services import ServiceProcess, settings_env, start_api, start_worker, wait_until
 
 CLIENT_THREADS = 8
 POLL_SECONDS = 0.002
@@ -120,9 +120,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="filterviz-bench-") as directory, embedded_redis() as redis_url:
         root = Path(directory)
-        settings = Settings(redis_url=redis_url, storage_dir=root / "results", upload_dir=root / "uploads",
-                            cache_dir=root / "cache", models=[args.model], device="cpu",
-                            max_filters=max(256, args.jobs))  # fmt: skip
+        settings = Settings(
+            redis_url=redis_url,
+            storage_dir=root / "results",
+            upload_dir=root / "uploads",
+            cache_dir=root / "cache",
+            models=[args.model],
+            device="cpu",
+            max_filters=max(256, args.jobs),
+        )
         service = Service(settings, root)
         try:
             service.start_worker("batching@bench")
@@ -142,16 +148,24 @@ def main() -> None:
     batches = stats.batches - before.batches
     jobs_per_batch = (stats.batch_jobs - before.batch_jobs) / batches
     queue = (stats.queue_seconds - before.queue_seconds) / (stats.batch_jobs - before.batch_jobs)
-    print(f"\n{args.model} {args.layer}, {args.size} px, {args.steps} steps, {args.precision}, "
-          f"one worker on {usable_cores()} cores, {CLIENT_THREADS} client threads")
+    print(
+        f"\n{args.model} {args.layer}, {args.size} px, {args.steps} steps, {args.precision}, "
+        f"one worker on {usable_cores()} cores, {CLIENT_THREADS} client threads"
+    )
     print(f"{'one job of ' + str(args.jobs) + ' filters':48}{one_job:8.1f} s")
-    print(f"{str(args.jobs) + ' single-filter jobs at once, batched':48}{batched:8.1f} s"
-          f"{batched / one_job:8.2f}x the one job (goal <= 1.3x)")
+    print(
+        f"{str(args.jobs) + ' single-filter jobs at once, batched':48}{batched:8.1f} s"
+        f"{batched / one_job:8.2f}x the one job (goal <= 1.3x)"
+    )
     print(f"{'  batches, jobs per batch, queue delay':48}{batches:8d}{jobs_per_batch:9.1f}{queue:9.2f} s")
-    print(f"{str(args.jobs) + ' single-filter jobs, batching off':48}{unbatched:8.1f} s"
-          f"{unbatched / batched:8.2f}x the batched ones")
-    print(f"{'repeated single-filter request, from the cache':48}{statistics.median(cached) * 1000:8.1f} ms median, "
-          f"{max(cached) * 1000:.1f} ms max of {len(cached)} (goal < 50 ms)")
+    print(
+        f"{str(args.jobs) + ' single-filter jobs, batching off':48}{unbatched:8.1f} s"
+        f"{unbatched / batched:8.2f}x the batched ones"
+    )
+    print(
+        f"{'repeated single-filter request, from the cache':48}{statistics.median(cached) * 1000:8.1f} ms median, "
+        f"{max(cached) * 1000:.1f} ms max of {len(cached)} (goal < 50 ms)"
+    )
     print(f"{'repeated ' + str(args.jobs) + '-filter request, from the cache':48}{cached_whole * 1000:8.1f} ms")
 
 

@@ -4,7 +4,7 @@
 
 Prints filter-steps per second (one filter, one optimization step) for VGG16 at the seed's
 settings: filterviz classic and robust, in fp32 and bf16; the naive seed port; a lucent-style
-batched ``render_vis`` (bench/lucid_reference.py: torch-lucent itself pins kornia<=0.4.1, which does
+batched ``render_vis`` (testkit/lucid_reference.py: torch-lucent itself pins kornia<=0.4.1, which does
 not import under torch 2.x, so its recipe is re-implemented there line for line); and the roofline,
 the measured peak conv FLOP/s of this machine divided by the work of one filter-step, and "convs
 alone", the rate if VGG16's convs (forward and input gradient, each timed at its own shape) were
@@ -19,35 +19,30 @@ values: without the real VGG16 weights a seeded random state dict is planted in 
 
 import argparse
 import copy
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.lucid_reference import lucid_render
-from bench.naive_seed import naive_render
-from core.engine import load_model, render, resolve_layer, weights_available
-from core.engine.features import LayerProbe
+from core.engine import load_model, render, resolve_layer
+from core.engine.features import FeatureExtractor
 from core.engine.layers import forward_flops
 from core.engine.optimizers import RobustAscent
-from core.engine.render import start_pixels
+from core.engine.parameterizations import row_start
 from core.engine.runtime import configure_process
 from core.engine.transforms import STANDARD
 from core.spec import RenderSpec
+from testkit.lucid_reference import lucid_render
+from testkit.naive_seed import naive_render
+from testkit.planted_weights import plant_vgg16_weights_if_missing
 
 
 def plant_weights_if_missing() -> None:
-    if not weights_available("vgg16"):
-        from tests.engine_fixtures import plant_vgg16_weights
-
-        os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="filterviz-bench-")
-        plant_vgg16_weights(Path(os.environ["TORCH_HOME"]))
+    """Planted random VGG16 weights when the real ones are missing: timings depend on arithmetic only."""
+    if plant_vgg16_weights_if_missing():
         print("VGG16 weights not found: timing a planted random state dict (same arithmetic).")
 
 
@@ -77,8 +72,9 @@ def peak_conv_flops(size: int, dtype: torch.dtype) -> tuple[float, str]:
 def conv_seconds(x: torch.Tensor, w: torch.Tensor) -> float:
     """Best time of a 3x3 conv's forward plus its input's gradient."""
     grad = torch.randn_like(F.conv2d(x, w, padding=1))
-    backward = partial(torch.ops.aten.convolution_backward, grad, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0],
-                       1, [True, False, False])  # fmt: skip
+    unit = [1, 1]  # stride, padding and dilation
+    mask = [True, False, False]  # only the input's gradient (not the weight's or the bias's)
+    backward = partial(torch.ops.aten.convolution_backward, grad, x, w, None, unit, unit, unit, False, [0, 0], 1, mask)
     return best_seconds(partial(F.conv2d, x, w, padding=1)) + best_seconds(backward)
 
 
@@ -121,6 +117,95 @@ def best_rates(variants: dict[str, Callable[[], float]], rounds: int) -> dict[st
     return best
 
 
+def torchvision_vgg16() -> torch.nn.Module:
+    """torchvision's VGG16 as a user of lucent or of the seed has it: no fused conv+ReLU, and its
+    weights in torchvision's own (contiguous) layout, not the engine's channels-last."""
+    model = copy.deepcopy(load_model("vgg16")).to(memory_format=torch.contiguous_format)
+    model[1].features = torch.nn.Sequential(*model[1].features)
+    return model
+
+
+def timed_variants(args: argparse.Namespace, model: torch.nn.Module) -> dict[str, Callable[[], float]]:
+    """Each variant: a callable that renders once and returns its filter-steps per second."""
+    spec = RenderSpec(layer=args.layer, filters=f"0-{args.filters - 1}", steps=args.steps, size=args.size)
+    work = args.filters * args.steps
+    layer = resolve_layer("vgg16", args.layer, args.size)
+    render(spec.model_copy(update={"steps": 1}), device="cpu")  # load and warm up
+
+    def engine(method: str, precision: str) -> Callable[[], float]:
+        variant = RenderSpec(
+            layer=args.layer, filters=spec.filters, steps=args.steps, size=args.size, method=method, precision=precision
+        )
+        return lambda: work / render(variant, device="cpu").seconds["optimize"]
+
+    def lucent() -> float:
+        np.random.seed(0)
+        torch.manual_seed(0)
+        started = time.perf_counter()
+        lucid_render(FeatureExtractor(model, [layer.module_path]), layer.relu, spec.filters, args.size, args.steps)
+        return work / (time.perf_counter() - started)
+
+    def naive() -> float:
+        conv_base = torch.nn.Sequential(model[0], model[1].features)  # the seed's include_top=False
+        index = int(layer.module_path.split(".")[1])
+        output_module = model[1].features[index + 1 if layer.relu else index]  # the ReLU after a conv
+        starts = [row_start(spec, f, 0, None) for f in spec.filters or []]
+        started = time.perf_counter()
+        for row in range(args.naive_filters):
+            naive_render(conv_base, output_module, row, starts[row], args.steps, 1.0)
+        return args.naive_filters * args.steps / (time.perf_counter() - started)
+
+    return {
+        "filterviz classic fp32": engine("classic", "fp32"),
+        "filterviz classic bf16": engine("classic", "bf16"),
+        "filterviz robust fp32": engine("robust", "fp32"),
+        "filterviz robust bf16": engine("robust", "bf16"),
+        "lucent-style render_vis fp32": lucent,
+        "naive seed port fp32": naive,
+    }
+
+
+def print_rates(args: argparse.Namespace, threads: int, rates: dict[str, float], model: torch.nn.Module) -> None:
+    """The rates against the naive port, lucent, the roofline and the convs alone (both measured here)."""
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    peaks = {name: peak_conv_flops(args.size, dtype) for name, dtype in dtypes.items()}
+    last = int(resolve_layer("vgg16", args.layer, args.size).module_path.split(".")[1])
+    conv_only = {name: conv_only_rate(model[1].features, last, args.size, dtype) for name, dtype in dtypes.items()}
+    plain = filter_step_flops(args.layer, args.size)
+    padded = filter_step_flops(args.layer, args.size + 2 * STANDARD.pad)
+    views = {"robust": RobustAscent.VIEWS, "lucent": 1}  # warped views per step, at the padded size
+    work_of = {name: next((padded * n for key, n in views.items() if key in name), plain) for name in rates}
+
+    print(
+        f"\nVGG16 {args.layer}, {args.filters} filters, {args.steps} steps, {args.size} px, "
+        f"{threads} threads, torch {torch.__version__}"
+    )
+    print(
+        f"work per filter-step: {plain / 1e9:.1f} GFLOP (forward to the layer + input gradient; "
+        f"{padded / 1e9:.1f} per view at the {args.size + 2 * STANDARD.pad} px that robust and lucent see; "
+        f"robust sees {RobustAscent.VIEWS} views a step)"
+    )
+    print(
+        f"of which filterviz computes {engine_step_flops(args.layer, args.size) / 1e9:.1f} GFLOP: at the target conv "
+        f"only each row's own channel (the roofline below counts the whole layer)"
+    )
+    for precision, (peak, shape) in peaks.items():
+        print(f"measured conv peak {precision}: {peak / 1e9:.0f} GFLOP/s ({shape}, batch 16)")
+    print(f"\n{'':30}{'filter-steps/s':>15}{'vs naive':>10}{'vs lucent':>11}{'of roofline':>13}{'of conv-only':>14}")
+    naive_rate, lucent_rate = rates["naive seed port fp32"], rates["lucent-style render_vis fp32"]
+    for name, rate in rates.items():
+        precision = name.rsplit(" ", 1)[1]
+        roofline = peaks[precision][0] / work_of[name]
+        bound = conv_only[precision] * plain / work_of[name]
+        print(
+            f"{name:30}{rate:15.2f}{rate / naive_rate:9.2f}x{rate / lucent_rate:10.2f}x{rate / roofline:12.0%}"
+            f"{rate / bound:13.0%}"
+        )
+    for precision, (peak, _) in peaks.items():
+        print(f"{f'roofline {precision} ({args.size} px)':30}{peak / plain:15.2f}")
+        print(f"{f'convs alone {precision} ({args.size} px)':30}{conv_only[precision]:15.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--filters", type=int, default=16)
@@ -132,78 +217,10 @@ def main() -> None:
     args = parser.parse_args()
     threads = configure_process()
     plant_weights_if_missing()
-
-    spec = RenderSpec(layer=args.layer, filters=f"0-{args.filters - 1}", steps=args.steps, size=args.size)
-    work = args.filters * args.steps
-    # torchvision's VGG16 as a user of lucent or of the seed has it: no fused conv+ReLU, and its
-    # weights in torchvision's own (contiguous) layout, not the engine's channels-last
-    model = copy.deepcopy(load_model("vgg16")).to(memory_format=torch.contiguous_format)
-    model[1].features = torch.nn.Sequential(*model[1].features)
-    layer = resolve_layer("vgg16", args.layer, args.size)
-    render(spec.model_copy(update={"steps": 1}), device="cpu")  # load and warm up
-
-    def engine(method: str, precision: str) -> Callable[[], float]:
-        variant = RenderSpec(layer=args.layer, filters=spec.filters, steps=args.steps, size=args.size,
-                             method=method, precision=precision)  # fmt: skip
-        return lambda: work / render(variant, device="cpu").seconds["optimize"]
-
-    def lucent() -> float:
-        np.random.seed(0)
-        torch.manual_seed(0)
-        started = time.perf_counter()
-        lucid_render(LayerProbe(model, [layer.module_path]), layer.relu, spec.filters, args.size, args.steps)
-        return work / (time.perf_counter() - started)
-
-    def naive() -> float:
-        conv_base = torch.nn.Sequential(model[0], model[1].features)  # the seed's include_top=False
-        index = int(layer.module_path.split(".")[1])
-        output_module = model[1].features[index + 1 if layer.relu else index]  # the ReLU after a conv
-        starts = start_pixels(spec, None)
-        started = time.perf_counter()
-        for row in range(args.naive_filters):
-            naive_render(conv_base, output_module, row, starts[row], args.steps, 1.0)
-        return args.naive_filters * args.steps / (time.perf_counter() - started)
-
-    variants = {
-        "filterviz classic fp32": engine("classic", "fp32"),
-        "filterviz classic bf16": engine("classic", "bf16"),
-        "filterviz robust fp32": engine("robust", "fp32"),
-        "filterviz robust bf16": engine("robust", "bf16"),
-        "lucent-style render_vis fp32": lucent,
-        "naive seed port fp32": naive,
-    }
+    model = torchvision_vgg16()
+    variants = timed_variants(args, model)
     print(f"\ntiming ({args.rounds} rounds, best of each):")
-    rates = best_rates(variants, args.rounds)
-
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-    peaks = {name: peak_conv_flops(args.size, dtype) for name, dtype in dtypes.items()}
-    last = int(layer.module_path.split(".")[1])
-    conv_only = {name: conv_only_rate(model[1].features, last, args.size, dtype) for name, dtype in dtypes.items()}
-    plain = filter_step_flops(args.layer, args.size)
-    padded = filter_step_flops(args.layer, args.size + 2 * STANDARD.pad)
-    views = {"robust": RobustAscent.VIEWS, "lucent": 1}  # warped views per step, at the padded size
-    work_of = {name: next((padded * n for key, n in views.items() if key in name), plain) for name in rates}
-
-    print(f"\nVGG16 {args.layer}, {args.filters} filters, {args.steps} steps, {args.size} px, "
-          f"{threads} threads, torch {torch.__version__}")
-    print(f"work per filter-step: {plain / 1e9:.1f} GFLOP (forward to the layer + input gradient; "
-          f"{padded / 1e9:.1f} per view at the {args.size + 2 * STANDARD.pad} px that robust and lucent see; "
-          f"robust sees {RobustAscent.VIEWS} views a step)")
-    print(f"of which filterviz computes {engine_step_flops(args.layer, args.size) / 1e9:.1f} GFLOP: at the target conv "
-          f"only each row's own channel (the roofline below counts the whole layer)")
-    for precision, (peak, shape) in peaks.items():
-        print(f"measured conv peak {precision}: {peak / 1e9:.0f} GFLOP/s ({shape}, batch 16)")
-    print(f"\n{'':30}{'filter-steps/s':>15}{'vs naive':>10}{'vs lucent':>11}{'of roofline':>13}{'of conv-only':>14}")
-    naive_rate, lucent_rate = rates["naive seed port fp32"], rates["lucent-style render_vis fp32"]
-    for name, rate in rates.items():
-        precision = name.rsplit(" ", 1)[1]
-        roofline = peaks[precision][0] / work_of[name]
-        bound = conv_only[precision] * plain / work_of[name]
-        print(f"{name:30}{rate:15.2f}{rate / naive_rate:9.2f}x{rate / lucent_rate:10.2f}x{rate / roofline:12.0%}"
-              f"{rate / bound:13.0%}")
-    for precision, (peak, _) in peaks.items():
-        print(f"{f'roofline {precision} ({args.size} px)':30}{peak / plain:15.2f}")
-        print(f"{f'convs alone {precision} ({args.size} px)':30}{conv_only[precision]:15.2f}")
+    print_rates(args, threads, best_rates(variants, args.rounds), model)
 
 
 if __name__ == "__main__":

@@ -71,8 +71,10 @@ def main() -> None:
         floats = activation_floats("vgg16", (args.size, args.size), check_spec(spec))
         needs = floats * BYTES[precision] / 2**20
         budgeted = floats * BYTES_PER_ACTIVATION[precision] / 2**20
-        print(f"{precision:10}{args.rows[0]:>5} / {args.rows[1]:<5}{peaks[0]:8.0f} / {peaks[1]:<6.0f}{per_row:10.1f}"
-              f"{needs:8.1f}{per_row / needs:6.1f}x{budgeted:9.1f}")
+        print(
+            f"{precision:10}{args.rows[0]:>5} / {args.rows[1]:<5}{peaks[0]:8.0f} / {peaks[1]:<6.0f}{per_row:10.1f}"
+            f"{needs:8.1f}{per_row / needs:6.1f}x{budgeted:9.1f}"
+        )
 
 
 if __name__ == "__main__":

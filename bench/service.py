@@ -53,8 +53,13 @@ def run_job(client: httpx.Client, seed: int) -> dict[str, float]:
         raise RuntimeError(f"job ended {job['status']}: {job['error']}")
     created, begun = (datetime.fromisoformat(job[k]) for k in ("created_at", "started_at"))
     rendering = sum(job["seconds"].get(phase, 0.0) for phase in RENDER_PHASES)  # "store" is overhead
-    return {"total": total, "post": post_seconds, "queue": (begun - created).total_seconds(),
-            "render": rendering, "overhead": total - rendering}
+    return {
+        "total": total,
+        "post": post_seconds,
+        "queue": (begun - created).total_seconds(),
+        "render": rendering,
+        "overhead": total - rendering,
+    }
 
 
 def main() -> None:
@@ -63,13 +68,22 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="filterviz-bench-") as root:
-        env = {**os.environ, "FILTERVIZ_STORAGE_DIR": f"{root}/results", "FILTERVIZ_UPLOAD_DIR": f"{root}/uploads",
-               "FILTERVIZ_CACHE_DIR": f"{root}/cache",  # a cold cache: every job renders
-               "FILTERVIZ_MODELS": '["efficientnet_lite0"]', "FILTERVIZ_DEVICE": "cpu"}
+        env = {
+            **os.environ,
+            "FILTERVIZ_STORAGE_DIR": f"{root}/results",
+            "FILTERVIZ_UPLOAD_DIR": f"{root}/uploads",
+            "FILTERVIZ_CACHE_DIR": f"{root}/cache",  # a cold cache: every job renders
+            "FILTERVIZ_MODELS": '["efficientnet_lite0"]',
+            "FILTERVIZ_DEVICE": "cpu",
+        }
         env.pop("FILTERVIZ_REDIS_URL", None)
         env.pop("REDIS_URL", None)
-        serve = subprocess.Popen([sys.executable, "-m", "filterviz", "serve", "--port", str(port)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "filterviz", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 wait_ready(client)
@@ -82,13 +96,19 @@ def main() -> None:
     print(f"small job: {SMALL_JOB} (EfficientNet-Lite0 on the CPU), {args.jobs} jobs one at a time")
     print(f"first job (loads the model): {first['total'] * 1000:.0f} ms")
     wait = Settings().batch_wait_seconds
-    print(f"batch wait window: {wait * 1000:.0f} ms (FILTERVIZ_BATCH_WAIT_SECONDS): a job alone waits that long "
-          f"for batch-mates, inside 'everything else'\n")
+    print(
+        f"batch wait window: {wait * 1000:.0f} ms (FILTERVIZ_BATCH_WAIT_SECONDS): a job alone waits that long "
+        f"for batch-mates, inside 'everything else'\n"
+    )
     print(f"{'median of the rest':40}{'ms':>8}{'share':>8}")
     median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-    for key, label in (("total", "end to end (POST to seen done)"), ("render", "  rendering (worker's timer)"),
-                       ("overhead", "  everything else"), ("queue", "    of which queued (created->started)"),
-                       ("post", "    of which POST /v1/jobs")):
+    for key, label in (
+        ("total", "end to end (POST to seen done)"),
+        ("render", "  rendering (worker's timer)"),
+        ("overhead", "  everything else"),
+        ("queue", "    of which queued (created->started)"),
+        ("post", "    of which POST /v1/jobs"),
+    ):
         print(f"{label:40}{median[key] * 1000:8.0f}{median[key] / median['total']:8.0%}")
 
 

@@ -14,8 +14,8 @@ from core.spec import ImageInit, RenderSpec
 def batch_key(spec: RenderSpec) -> str:
     """Equal for specs whose rows may share a batch (layers may differ: the forward runs to the deepest)."""
     strength = spec.init.strength if isinstance(spec.init, ImageInit) else None
-    shared = [spec.model, list(spec.size), spec.method, spec.precision, spec.objective, spec.steps, spec.step_size,
-              spec.diversity, spec.snapshots, spec.init.type, strength]  # fmt: skip
+    loop = [spec.method, spec.precision, spec.objective, spec.steps, spec.step_size, spec.diversity, spec.snapshots]
+    shared = [spec.model, list(spec.size), *loop, spec.init.type, strength]
     return hashlib.sha256(json.dumps(shared).encode()).hexdigest()[:32]
 
 

@@ -32,7 +32,7 @@ def encode_grid(pngs: list[bytes], labels: list[str]) -> bytes:
     sheet = Image.new("RGB", (columns * cell_w + GRID_MARGIN, rows * cell_h + GRID_MARGIN), GRID_BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
-    for index, (tile, label) in enumerate(zip(tiles, labels)):
+    for index, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
         left = GRID_MARGIN + (index % columns) * cell_w
         top = GRID_MARGIN + (index // columns) * cell_h
         sheet.paste(tile, (left, top))

@@ -3,7 +3,6 @@
 import hashlib
 import io
 import struct
-import threading
 import warnings
 from dataclasses import dataclass
 
@@ -14,7 +13,6 @@ from core.errors import InvalidImage
 ACCEPTED_FORMATS = ("PNG", "JPEG")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)  # what Pillow raises on bad bytes
 _SIXTEEN_BIT_GRAY = ("I;16", "I;16B", "I;16L", "I")  # Pillow's modes for 16-bit grayscale PNGs
-_BYTES_PER_PIXEL = 4  # Pillow keeps RGB, RGBA, CMYK and 32-bit pictures in 4 bytes a pixel, the most of its modes
 
 
 @dataclass(frozen=True)
@@ -25,43 +23,6 @@ class ImageSize:
     @property
     def pixels(self) -> int:
         return self.width * self.height
-
-
-class PixelBudget:
-    """How many pixels this process may hold decoded at once, shared by every concurrent decode.
-
-    A 100 KB PNG can declare 40 million pixels (160 MB decoded); twenty such uploads at once would
-    hold twenty of them. A decode first takes its picture's pixels from the budget and gives them
-    back when the pixels are gone. A picture larger than the whole budget takes all of it: it
-    decodes alone (FILTERVIZ_MAX_IMAGE_PIXELS still bounds it).
-    """
-
-    def __init__(self, pixels: int) -> None:
-        self.pixels = pixels
-        self._free = pixels
-        self._lock = threading.Lock()
-
-    def take(self, pixels: int) -> int | None:
-        """Reserve room for a picture of ``pixels``: the share taken, or None while too little is free."""
-        share = min(pixels, self.pixels)
-        with self._lock:
-            if share > self._free:
-                return None
-            self._free -= share
-            return share
-
-    def give_back(self, share: int) -> None:
-        with self._lock:
-            self._free += share
-
-
-def reuse_decode_memory(budget: PixelBudget) -> None:
-    """Let Pillow keep the blocks of a freed picture, up to the budget's worth, for the next decode.
-
-    Without it each thread's malloc arena keeps the memory of the pictures it freed, so decodes one
-    at a time on 20 request threads grew a process by 1.2 GB; with it, by one picture (164 MB).
-    """
-    Image.core.set_blocks_max(-(-budget.pixels * _BYTES_PER_PIXEL // Image.core.get_block_size()))
 
 
 def image_size(data: bytes, max_pixels: int) -> ImageSize:
@@ -102,7 +63,9 @@ def _opened(data: bytes, max_pixels: int) -> Image.Image:
     if width == 0 or height == 0:
         raise InvalidImage(f"the image has no pixels ({width}x{height})")
     if width * height > max_pixels:
-        raise InvalidImage(f"the image is {width}x{height} = {width * height} pixels; at most {max_pixels} are accepted")
+        raise InvalidImage(
+            f"the image is {width}x{height} = {width * height} pixels; at most {max_pixels} are accepted"
+        )
     return image
 
 

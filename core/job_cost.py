@@ -55,12 +55,12 @@ def work_flops(spec: RenderSpec, layer: LayerCost) -> float:
     """Arithmetic of the whole job: every picture's steps and views, plus measuring start and end."""
     per_image = layer.at(optimized_size(spec)).flops
     measure = 2 * layer.at(spec.size).flops
-    return pictures(spec) * (spec.steps * views(spec) * PASSES_PER_STEP * per_image + measure)
+    return pictures(spec) * ((spec.steps or 0) * views(spec) * PASSES_PER_STEP * per_image + measure)
 
 
 def frame_count(spec: RenderSpec) -> int:
     """Snapshot frames per picture: one every ``snapshots`` steps, and the last step's."""
-    return math.ceil(spec.steps / spec.snapshots) if spec.snapshots else 0
+    return math.ceil((spec.steps or 0) / spec.snapshots) if spec.snapshots else 0
 
 
 def held_bytes(spec: RenderSpec) -> int:

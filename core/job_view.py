@@ -7,7 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from core.jobs import FilterResult, JobError, JobRecord, JobStatus
+from core.jobs import JobError, JobRecord, JobStatus
+from core.pictures import Picture
 from core.spec import RenderSpec
 
 
@@ -28,21 +29,19 @@ class Progress(BaseModel):
     steps: int
 
 
-class FilterResultLink(BaseModel):
-    filter: int
-    variant: int = Field(description="which of the request's `diversity` pictures of this filter")
-    activation: float = Field(description="the objective (e.g. mean activation) the final 8-bit PNG produces")
-    start_activation: float = Field(description="... and the start image")
-    dead: bool = Field(description="the filter never fired: silent on the start image and on the result")
+class PictureLink(Picture):
+    """A picture of a job as clients see it: where to fetch it (and its animation) instead of an ``animation`` flag."""
+
+    animation: bool = Field(default=False, exclude=True)
     url: str = Field(examples=["/v1/jobs/0123456789abcdef0123456789abcdef/filters/0.png"])
     animation_url: str | None = Field(description="animated WebP of the snapshots, when the request asked for them")
 
     @classmethod
-    def from_result(cls, job_id: str, result: FilterResult) -> "FilterResultLink":
+    def of(cls, job_id: str, picture: Picture) -> "PictureLink":
         return cls(
-            **result.model_dump(exclude={"animation"}),
-            url=filter_url(job_id, result.filter, result.variant),
-            animation_url=filter_url(job_id, result.filter, result.variant, "webp") if result.animation else None,
+            **picture.model_dump(),
+            url=filter_url(job_id, picture.filter, picture.variant),
+            animation_url=filter_url(job_id, picture.filter, picture.variant, "webp") if picture.animation else None,
         )
 
 
@@ -56,7 +55,7 @@ class Job(BaseModel):
     finished_at: datetime | None
     attempts: int = Field(description="how many times a worker started this job")
     cancel_requested: bool
-    results: list[FilterResultLink]
+    results: list[PictureLink]
     grid_url: str | None
     error: JobError | None
     device: str | None = Field(description="where it rendered, e.g. cpu or cuda:0")
@@ -76,7 +75,7 @@ class Job(BaseModel):
             finished_at=record.finished_at,
             attempts=record.attempts,
             cancel_requested=record.cancel_requested,
-            results=[FilterResultLink.from_result(record.id, result) for result in record.results],
+            results=[PictureLink.of(record.id, picture) for picture in record.results],
             grid_url=grid_url(record.id) if succeeded else None,
             error=record.error,
             device=record.device,

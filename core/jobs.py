@@ -1,7 +1,7 @@
-"""A render job as the service sees it: its states, its record and the results it reports. Torch-free.
+"""A job: a request as the service runs it, with its record, state and results. Torch-free.
 
 The record's single source of truth is the job store (core.store.jobs); this module holds only the
-types every process shares.
+types every process shares. A job's results are its pictures (core.pictures), one per filter variant.
 """
 
 import re
@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from core.pictures import Picture
 from core.spec import RenderSpec
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
@@ -20,15 +21,6 @@ CancelOutcome = Literal["canceled", "requested", "finished", "missing"]
 AdmissionOutcome = Literal["created", "replayed", "conflict", "queue_full", "caller_busy"]
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-class FilterResult(BaseModel):
-    filter: int
-    variant: int = 0
-    activation: float
-    start_activation: float
-    dead: bool = False
-    animation: bool = False  # an animated WebP of the snapshots is stored too
 
 
 class JobError(BaseModel):
@@ -54,7 +46,7 @@ class JobRecord(BaseModel):
     solo: bool = False  # handed back by a failed batch: runs alone, in no batch
     worker: str | None = None
     owner: str | None = None
-    results: list[FilterResult] = []
+    results: list[Picture] = []  # without their bytes: those are in result storage
     error: JobError | None = None
     device: str | None = None
     seconds: dict[str, float] = {}
@@ -85,4 +77,3 @@ class Limits:
 class Claim:
     outcome: ClaimOutcome
     token: str | None = None  # set when outcome == "claimed"
-

@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     upload_dir: Path = Field(default=Path("var/uploads"), description="Where uploaded start images are stored.")
     weights_dir: Path | None = Field(
         default=None,
-        description="Directory holding torchvision weight files; unset: torchvision's cache ($TORCH_HOME/hub/checkpoints).",
+        description="Directory holding torchvision weight files; unset: torchvision's cache "
+        "($TORCH_HOME/hub/checkpoints).",
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     models: list[str] = Field(default=list(MODEL_NAMES), description="Models this deployment serves.")
@@ -37,15 +38,20 @@ class Settings(BaseSettings):
     max_size: int = Field(default=512, ge=16, description="Largest image side in pixels.")
     min_size: int = Field(default=16, ge=1, description="Smallest image side in pixels.")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    max_image_pixels: int = Field(default=40_000_000, ge=1, description="Larger images are refused (decompression bombs).")
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=1, description="Larger images are refused (decompression bombs)."
+    )
     decode_pixel_budget: int = Field(
-        default=40_000_000, ge=1, description="Pixels one API process decodes at a time, over all uploads (~4 bytes each)."
+        default=40_000_000,
+        ge=1,
+        description="Pixels one API process decodes at a time, over all uploads (~4 bytes each).",
     )
     decode_wait_seconds: float = Field(
         default=5.0, ge=0, description="How long an upload waits for room in the decode budget before a 503."
     )
     memory_budget_mb: int = Field(
-        default=4096, ge=64,
+        default=4096,
+        ge=64,
         description="Memory one job's render may use: its results, frames and the activations of a chunk.",
     )
     max_job_tflop: float = Field(
@@ -71,7 +77,7 @@ class Settings(BaseSettings):
         default=8, ge=1, description="Distinct layer lists at new sizes one API process waits for at once; beyond: 503."
     )
 
-    # -- hardening (issue 6): access control, admission limits, webhooks, retention; all off by default --
+    # -- access control, admission limits, webhooks, retention: all off by default --
     api_keys: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]] = Field(
         default=[],
         description="SHA-256 hex digests of the accepted API keys; "
@@ -113,7 +119,7 @@ class Settings(BaseSettings):
         default=2, ge=1, description="Of those, the most to one target host: a slow receiver delays only its own."
     )
 
-    # -- speed (issue 5): cross-request batching, the result cache, render processes --
+    # -- speed: cross-request batching, the result cache, render processes --
     batch_max_rows: int = Field(
         default=64, ge=1, description="Most batch rows (pictures) a worker gathers from queued jobs into one batch."
     )
@@ -122,7 +128,9 @@ class Settings(BaseSettings):
     )
     cache_dir: Path = Field(default=Path("var/cache"), description="Where the result cache keeps its entries.")
     cache_max_bytes: int = Field(
-        default=2 * 1024**3, ge=0, description="Bytes of pictures kept (live jobs' included); least recently used go first."
+        default=2 * 1024**3,
+        ge=0,
+        description="Bytes of pictures kept (live jobs' included); least recently used go first.",
     )
     torch_threads: int | None = Field(
         default=None, ge=1, description="CPU threads per render process; unset: the usable cores / render processes."
@@ -137,9 +145,10 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODEL_NAMES)}")
         return models
 
-    @field_validator("webhook_secret")  # hardening (issue 6): a malformed secret stops the process at start
+    @field_validator("webhook_secret")
     @classmethod
     def _readable_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        """A malformed secret stops the process at start, not at the first delivery."""
         if secret is not None:
             signing_key(secret.get_secret_value())  # raises ValueError with what is expected
         return secret

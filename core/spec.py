@@ -5,7 +5,7 @@ means the same thing wherever it enters.
 """
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -17,10 +17,21 @@ MAX_FILTER_INDEX = 8191  # above every served layer's channel count (at most 204
 MAX_FILTER_SPEC_LENGTH = 4096  # characters of a filter string; 256 filters written one by one fit
 MAX_FILTER_LIST_LENGTH = MAX_FILTER_INDEX + 1  # numbers in a filter list
 
-# Steps and step size when a request leaves them out. classic: the seed's. robust: a quarter of a
-# Lucid render's 512 steps, and the Adam learning rate that scored best with the engine's parameter
-# averaging in a sweep (0.15-0.3 within noise); bench/quality.py measures them against the reference.
-METHOD_DEFAULTS = {"classic": {"steps": 20, "step_size": 1.0}, "robust": {"steps": 128, "step_size": 0.2}}
+
+class MethodDefaults(TypedDict):
+    """Steps and step size of a method, when a request leaves them out."""
+
+    steps: int
+    step_size: float
+
+
+# classic: the seed's. robust: a quarter of a Lucid render's 512 steps, and the Adam learning rate that
+# scored best with the engine's parameter averaging in a sweep (0.15-0.3 within noise); bench/quality.py
+# measures them against the reference.
+METHOD_DEFAULTS: dict[str, MethodDefaults] = {
+    "classic": {"steps": 20, "step_size": 1.0},
+    "robust": {"steps": 128, "step_size": 0.2},
+}
 MAX_DIVERSITY = 8
 DEFAULT_SIDE = 128  # pixels: the seed's size; a start photo's short side when the request names no size
 
@@ -98,7 +109,10 @@ class ImageInit(BaseModel):
     type: Literal["image"]
     image_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="id returned by POST /v1/images")
     strength: float = Field(
-        default=1.0, gt=0, le=1, allow_inf_nan=False,
+        default=1.0,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
         description="how far the picture may move from the photo: scales the step size",
     )
 
@@ -113,11 +127,14 @@ class RenderSpec(BaseModel):
 
     model: str = Field(default="vgg16", description="model name, see GET /v1/models")
     layer: str | None = Field(
-        default=None, min_length=1, max_length=100,
+        default=None,
+        min_length=1,
+        max_length=100,
         description="layer name or module path, e.g. 'block4_conv1'; not used by objective 'class'",
     )
     filters: list[int] | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description=f"{FILTER_SPEC_HELP}; class numbers for objective 'class'; left out for objective 'layer'",
     )
     method: Literal["classic", "robust"] = Field(
@@ -133,7 +150,10 @@ class RenderSpec(BaseModel):
     diversity: int = Field(default=1, ge=1, le=MAX_DIVERSITY, description="different pictures per filter")
     steps: int | None = Field(default=None, ge=1, description="classic: 20; robust: 128")
     step_size: float | None = Field(
-        default=None, gt=0, le=1e4, allow_inf_nan=False,
+        default=None,
+        gt=0,
+        le=1e4,
+        allow_inf_nan=False,
         description="classic: pixels per step on RMS-normalized gradients (1.0); robust: Adam's learning rate (0.2)",
     )
     size: tuple[int, int] = Field(
@@ -147,7 +167,6 @@ class RenderSpec(BaseModel):
         default=0, ge=0, description="keep a frame every N steps and make an animated WebP per filter; 0: none"
     )
 
-    # -- speed (issue 5) --
     precision: Literal["fp32", "bf16"] = Field(
         default="fp32",
         description="arithmetic of the optimization's forward passes: fp32, or bf16 (autocast; several times "
@@ -198,10 +217,14 @@ class RenderSpec(BaseModel):
             raise _field_error("layer", f"layer is required for objective {self.objective!r}", None)
         if self.objective == "layer":
             if self.filters not in (None, [0]):
-                raise _field_error("filters", "objective 'layer' amplifies the whole layer: leave out filters", self.filters)
+                raise _field_error(
+                    "filters", "objective 'layer' amplifies the whole layer: leave out filters", self.filters
+                )
             self.filters = [0]
         elif self.filters is None:
-            raise _field_error("filters", f"filters is required for objective {self.objective!r}: {FILTER_SPEC_HELP}", None)
+            raise _field_error(
+                "filters", f"filters is required for objective {self.objective!r}: {FILTER_SPEC_HELP}", None
+            )
         defaults = METHOD_DEFAULTS[self.method]
         self.steps = defaults["steps"] if self.steps is None else self.steps
         self.step_size = defaults["step_size"] if self.step_size is None else self.step_size

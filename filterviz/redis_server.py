@@ -52,9 +52,8 @@ def keep(executable: str, port: int) -> int:
     """The keeper: redis-server in a fresh temporary directory until SIGTERM; returns the server's exit status."""
     signal.signal(signal.SIGTERM, _stop_keeping)
     with tempfile.TemporaryDirectory(prefix="filterviz-redis-") as workdir:
-        command = [executable, "--bind", "127.0.0.1", "--port", str(port), "--dir", workdir,
-                   "--save", "", "--appendonly", "no"]  # fmt: skip
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent())
+        options = ["--bind", "127.0.0.1", "--port", str(port), "--dir", workdir, "--save", "", "--appendonly", "no"]
+        server = subprocess.Popen([executable, *options], stdout=subprocess.DEVNULL, preexec_fn=die_with_parent())
         try:
             return server.wait()
         finally:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from core.errors import FilterVizError
+from core.errors import FilterVizError, InvalidImage, StorageError
 from core.images import image_id_for, open_image
 from core.settings import Settings
 from core.spec import DEFAULT_SIDE, FILTER_SPEC_HELP, METHOD_DEFAULTS, RenderSpec, start_image_size
@@ -22,7 +24,8 @@ from core.spec import DEFAULT_SIDE, FILTER_SPEC_HELP, METHOD_DEFAULTS, RenderSpe
 if TYPE_CHECKING:
     from PIL import Image
 
-    from core.engine import FilterRender, RenderResult
+    from core.engine import RenderResult
+    from core.pictures import Picture
 
 _DEFAULTS = ", ".join(f"{m}: {d['steps']} steps of {d['step_size']}" for m, d in METHOD_DEFAULTS.items())
 
@@ -40,23 +43,32 @@ def add_engine_commands(subparsers: argparse._SubParsersAction) -> None:
     render.add_argument("--model", default="vgg16")
     render.add_argument("--layer", help=f"layer name or module path, or {ALL_CONV!r} for every conv layer")
     render.add_argument("--filters", help=f"{FILTER_SPEC_HELP} (class numbers for --objective class)")
-    render.add_argument("--method", choices=("classic", "robust"), default="classic",
-                        help="classic: the seed's pixel ascent; robust: Fourier + transforms + Adam (Lucid)")
+    render.add_argument(
+        "--method",
+        choices=("classic", "robust"),
+        default="classic",
+        help="classic: the seed's pixel ascent; robust: Fourier + transforms + Adam (Lucid)",
+    )
     render.add_argument("--objective", choices=("channel", "neuron", "layer", "class"), default="channel")
     render.add_argument("--diversity", type=int, default=1, help="different pictures per filter (1)")
     render.add_argument("--steps", type=int, help=f"default per method ({_DEFAULTS})")
     render.add_argument("--step-size", type=float, help="classic: pixels per step; robust: Adam's learning rate")
     render.add_argument("--snapshots", type=int, default=0, help="a frame every N steps, as an animated WebP")
-    render.add_argument("--size", type=_size,
-                        help="side in pixels, or HxW (128; from --init-image: 128 on its short side, aspect kept)")
+    render.add_argument(
+        "--size", type=_size, help="side in pixels, or HxW (128; from --init-image: 128 on its short side, aspect kept)"
+    )
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--noise-mean", type=float, default=127.0)
     render.add_argument("--noise-std", type=float, default=10.0)
     render.add_argument("--init-image", type=Path, help="start from this PNG or JPEG instead of noise")
     render.add_argument("--strength", type=float, default=1.0, help="with --init-image: how far to move (0-1]")
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    render.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                        help="bf16: autocast, several times faster where the CPU has AMX/AVX512-BF16 or on a GPU")
+    render.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: autocast, several times faster where the CPU has AMX/AVX512-BF16 or on a GPU",
+    )
     render.add_argument("--out", type=Path, required=True, help="directory for the PNGs and result.json")
     render.set_defaults(func=run_render)
 
@@ -98,11 +110,42 @@ def run_layers(args: argparse.Namespace) -> int:
         rows.append((f"{layer.name} ({layer.type})", alias, shape, f"{layer.params:,}", str(layer.filters)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if index == 0:
             print("=" * (sum(widths) + 2 * (len(widths) - 1)))
     print(f"Total params (conv layers): {sum(layer.params for layer in layers if layer.is_conv):,}")
     return 0
+
+
+def run_render(args: argparse.Namespace) -> int:
+    """Render the request (one per conv layer for --layer all-conv) into --out; a bad request, an unreadable
+    start image or an unwritable --out exits 2 with a message that names it."""
+    from core.engine.runtime import configure_process
+
+    settings = Settings()
+    configure_process(settings.torch_threads)
+    try:
+        init_image, init = _start(args, settings)
+        for spec in _specs(args, init, _render_size(args, init_image, settings)):
+            out = args.out / (spec.layer or "") if args.layer == ALL_CONV else args.out
+            _render_into(out, spec, init_image, args.device, settings)
+    except ValidationError as error:
+        return fail(describe_validation_error(error))
+    except FilterVizError as error:
+        return fail(str(error))
+    return 0
+
+
+def _start(args: argparse.Namespace, settings: Settings) -> tuple[Image.Image | None, dict]:
+    """The start image (None: noise) and the request's ``init``; InvalidImage if --init-image cannot be read."""
+    if args.init_image is None:
+        return None, {"type": "noise", "mean": args.noise_mean, "std": args.noise_std}
+    try:
+        data = args.init_image.read_bytes()
+    except OSError as error:
+        raise InvalidImage(f"cannot read {args.init_image}: {error.strerror}") from error
+    init_image = open_image(data, settings.max_image_pixels)
+    return init_image, {"type": "image", "image_id": image_id_for(data), "strength": args.strength}
 
 
 def _render_size(args: argparse.Namespace, init_image: Image.Image | None, settings: Settings) -> tuple[int, int]:
@@ -137,52 +180,56 @@ def _specs(args: argparse.Namespace, init: dict, size: tuple[int, int]) -> list[
     return [RenderSpec(layer=layer, **common) for layer in layers]
 
 
-def run_render(args: argparse.Namespace) -> int:
+def _render_into(out: Path, spec: RenderSpec, init_image: Image.Image | None, device: str, settings: Settings) -> None:
+    """Render ``spec`` with a progress bar and write its files to ``out``, made first: an unwritable directory
+    is found before the render, not after it."""
     from core.engine import render
-    from core.engine.runtime import configure_process
 
-    settings = Settings()
-    configure_process(settings.torch_threads)
-    init_image = None
-    init = {"type": "noise", "mean": args.noise_mean, "std": args.noise_std}
+    with _writing_to(out):
+        out.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=spec.steps, desc=spec.layer, unit="step", disable=None, leave=False) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = render(
+            spec,
+            init_image=init_image,
+            weights_dir=settings.weights_dir,
+            device=device,
+            memory_budget_mb=settings.memory_budget_mb,
+            on_progress=advance,
+        )
+    with _writing_to(out):
+        _write_outputs(out, spec, result)
+    took = f"{result.seconds['optimize']:.1f}s on {result.device}"
+    print(f"{spec.model} {result.layer.name}: {len(result.pictures)} filters in {took} -> {out}")
+
+
+@contextmanager
+def _writing_to(out: Path) -> Iterator[None]:
+    """A refused write (no permission, a file in the way, a full disk) is a StorageError that names the output
+    directory, and the path refused where that is another one."""
     try:
-        if args.init_image is not None:
-            data = args.init_image.read_bytes()
-            init_image = open_image(data, settings.max_image_pixels)
-            init = {"type": "image", "image_id": image_id_for(data), "strength": args.strength}
-        specs = _specs(args, init, _render_size(args, init_image, settings))
-        for spec in specs:
-            out = args.out / (spec.layer or "") if args.layer == ALL_CONV else args.out
-            with tqdm(total=spec.steps, desc=spec.layer, unit="step", disable=None, leave=False) as bar:
-                def advance(done: int, total: int) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
-
-                result = render(spec, init_image=init_image, weights_dir=settings.weights_dir,
-                                device=args.device, memory_budget_mb=settings.memory_budget_mb, on_step=advance)
-            _write_outputs(out, spec, result)
-            print(f"{spec.model} {result.layer.name}: {len(result.filters)} filters in "
-                  f"{result.seconds['optimize']:.1f}s on {result.device} -> {out}")
+        yield
     except OSError as error:
-        return fail(f"cannot read {args.init_image}: {error.strerror}")
-    except ValidationError as error:
-        return fail(describe_validation_error(error))
-    except FilterVizError as error:
-        return fail(str(error))
-    return 0
+        refused = f" ({error.filename})" if error.filename and Path(error.filename) != out else ""
+        raise StorageError(f"cannot write to the output directory {out}{refused}: {error.strerror}") from error
 
 
-def picture_name(item: FilterRender, suffix: str = ".png") -> str:
+def picture_name(picture: Picture, suffix: str = ".png") -> str:
     """filter_0005.png; filter_0005_v1.png for the second of several diverse pictures."""
-    return f"filter_{item.filter:04d}" + (f"_v{item.variant}" if item.variant else "") + suffix
+    return f"filter_{picture.filter:04d}" + (f"_v{picture.variant}" if picture.variant else "") + suffix
 
 
 def _write_outputs(out: Path, spec: RenderSpec, result: RenderResult) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for item in result.filters:
-        (out / picture_name(item)).write_bytes(item.png)
-        if item.animation is not None:
-            (out / picture_name(item, ".webp")).write_bytes(item.animation)
+    """Each picture's PNG (and WebP animation), the grid, and result.json: the request and what each picture did."""
+    for picture in result.pictures:
+        assert picture.png is not None  # the engine's pictures carry their bytes
+        (out / picture_name(picture)).write_bytes(picture.png)
+        if picture.webp is not None:
+            (out / picture_name(picture, ".webp")).write_bytes(picture.webp)
     (out / "grid.png").write_bytes(result.grid_png)
     summary = {
         "request": spec.model_dump(mode="json"),
@@ -190,9 +237,15 @@ def _write_outputs(out: Path, spec: RenderSpec, result: RenderResult) -> None:
         "device": result.device,
         "seconds": result.seconds,
         "filters": [
-            {"filter": f.filter, "variant": f.variant, "file": picture_name(f), "activation": f.activation,
-             "start_activation": f.start_activation, "dead": f.dead}
-            for f in result.filters
+            {
+                "filter": picture.filter,
+                "variant": picture.variant,
+                "file": picture_name(picture),
+                "activation": picture.activation,
+                "start_activation": picture.start_activation,
+                "dead": picture.dead,
+            }
+            for picture in result.pictures
         ],
     }
     (out / "result.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -39,16 +39,15 @@ def add_service_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def api_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", host, "--port", str(port),
-            "--http", "api.slow_clients:HeaderTimeoutProtocol"]  # fmt: skip
+    uvicorn = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+    return [*uvicorn, "--host", host, "--port", str(port), "--http", "api.slow_clients:HeaderTimeoutProtocol"]
 
 
 def worker_command(
     concurrency: int, queues: str = f"{RENDER_QUEUE},{META_QUEUE}", name: str | None = None
 ) -> list[str]:
-    command = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--loglevel", "INFO",
-               "--concurrency", str(concurrency), "--queues", queues,
-               "--without-mingle", "--without-gossip"]  # fmt: skip
+    command = [sys.executable, "-m", "celery", "-A", "worker.entrypoint", "worker", "--loglevel", "INFO"]
+    command += ["--concurrency", str(concurrency), "--queues", queues, "--without-mingle", "--without-gossip"]
     return command + (["--hostname", name] if name else [])
 
 

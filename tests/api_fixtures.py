@@ -14,13 +14,25 @@ from core.settings import Settings
 from core.store import Stores
 
 BLOCK = LayerEntry(
-    name="blocks.2", aliases=["blocks.2.0"], module_path="blocks.2", type="Sequential",
-    output_shape=(40, 28, 28), params=1000, filters=40, flops=227_497_984, activations=9_853_312,
-)  # fmt: skip
+    name="blocks.2",
+    aliases=["blocks.2.0"],
+    module_path="blocks.2",
+    type="Sequential",
+    output_shape=(40, 28, 28),
+    params=1000,
+    filters=40,
+    flops=227_497_984,
+    activations=9_853_312,
+)
 CATALOG = ModelEntry(
-    name="efficientnet_lite0", description="", default_size=224, weights_file="w.pth",
-    weights_available=True, num_classes=1000, layers=[BLOCK],
-)  # fmt: skip
+    name="efficientnet_lite0",
+    description="",
+    default_size=224,
+    weights_file="w.pth",
+    weights_available=True,
+    num_classes=1000,
+    layers=[BLOCK],
+)
 ALICE, BOB = "alice-key-0123456789", "bob-key-9876543210"
 KEY_DIGESTS = [hashlib.sha256(key.encode()).hexdigest() for key in (ALICE, BOB)]
 

@@ -1,24 +1,13 @@
-"""Fixtures for engine tests: planted VGG16 weights, the real EfficientNet-Lite0, a small spec."""
+"""Fixtures for engine tests: planted VGG16 weights (testkit.planted_weights) and the cat photo."""
 
 from pathlib import Path
 
 import pytest
 import torch
 
+from testkit.planted_weights import plant_vgg16_weights
+
 DATA = Path(__file__).parent / "data"
-VGG16_FILE = "vgg16-397923af.pth"  # torchvision's file name for VGG16_Weights.IMAGENET1K_V1
-
-
-def plant_vgg16_weights(torch_home: Path, seed: int = 1234) -> dict[str, torch.Tensor]:
-    """Write a seeded random VGG16 state dict where torchvision's cache looks for the real one."""
-    import torchvision
-
-    torch.manual_seed(seed)
-    state = torchvision.models.vgg16(weights=None).state_dict()
-    checkpoints = torch_home / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    torch.save(state, checkpoints / VGG16_FILE)
-    return state
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +18,7 @@ def planted_vgg16(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
 
 
 @pytest.fixture
-def vgg16_home(planted_vgg16, monkeypatch: pytest.MonkeyPatch) -> Path:
+def vgg16_home(planted_vgg16: tuple[Path, dict[str, torch.Tensor]], monkeypatch: pytest.MonkeyPatch) -> Path:
     """TORCH_HOME set to the planted weights for the duration of one test."""
     torch_home, _ = planted_vgg16
     monkeypatch.setenv("TORCH_HOME", str(torch_home))

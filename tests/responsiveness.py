@@ -10,7 +10,6 @@ on a fresh connection each time (a stalled event loop shows as a slow accept or 
 
 import threading
 import time
-from types import TracebackType
 
 import httpx
 
@@ -32,9 +31,7 @@ class HealthProbe:
         self._thread.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         self._stop.set()
         self._thread.join(PROBE_TIMEOUT_SECONDS + 1)
 

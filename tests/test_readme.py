@@ -10,7 +10,9 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_every_setting_is_documented():
-    missing = [f"FILTERVIZ_{name.upper()}" for name in Settings.model_fields if f"FILTERVIZ_{name.upper()}" not in README]
+    missing = [
+        f"FILTERVIZ_{name.upper()}" for name in Settings.model_fields if f"FILTERVIZ_{name.upper()}" not in README
+    ]
     assert missing == []
 
 

@@ -1,4 +1,7 @@
-"""The workers' Celery app, built from Settings at import so that ``celery -A worker.app worker`` finds it."""
+"""The workers' Celery app, built by a factory: nothing happens when this module is imported.
+
+``celery -A worker.entrypoint worker`` runs it (worker.entrypoint calls :func:`create_celery`).
+"""
 
 from celery import Celery
 from celery.signals import celeryd_init, worker_process_init
@@ -8,7 +11,8 @@ from core.queues import DESCRIBE_TASK, META_QUEUE, RENDER_QUEUE
 from core.settings import Settings
 from core.store.connection import redis_url
 from worker.lifecycle import install_parent_duties
-from worker.placement import note_pool_size, set_up_render_process
+from worker.placement import RenderProcess
+from worker.tasks import register_tasks
 
 # The broker redelivers an unacknowledged task after its visibility timeout; it must exceed the
 # longest job, or a job still running would be handed to a second worker.
@@ -16,8 +20,9 @@ VISIBILITY_MARGIN_SECONDS = 60
 
 
 def create_celery(settings: Settings) -> Celery:
+    """The app with its queues and limits, its tasks, and what the parent and each pool process do at start."""
     url = redis_url(settings)
-    app = Celery("filterviz", broker=url, backend=url, include=["worker.tasks"])
+    app = Celery("filterviz", broker=url, backend=url)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -33,11 +38,9 @@ def create_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
     )
+    process = RenderProcess(settings)
+    register_tasks(app, settings, process)
+    install_parent_duties(app, settings)
+    celeryd_init.connect(process.note_pool_size, weak=False)
+    worker_process_init.connect(process.set_up, weak=False)
     return app
-
-
-settings = Settings()
-app = create_celery(settings)
-install_parent_duties(app, settings)
-celeryd_init.connect(note_pool_size, weak=False)
-worker_process_init.connect(lambda **_: set_up_render_process(settings), weak=False)

@@ -44,9 +44,14 @@ def clean_storage(stores: Stores) -> Cleanup:
         storage.discard_temporaries(TEMPORARY_MAX_AGE_SECONDS) for storage in (stores.results, stores.uploads)
     )
     done = Cleanup(
-        len(job_ids) - len(live), len(expired), temporaries, stores.jobs.prune(),
-        forgotten + trimmed.entries, trimmed.pictures, trimmed.bytes,
-    )  # fmt: skip
+        results=len(job_ids) - len(live),
+        uploads=len(expired),
+        temporaries=temporaries,
+        pruned=stores.jobs.prune(),
+        cache_entries=forgotten + trimmed.entries,
+        pictures=trimmed.pictures,
+        freed_bytes=trimmed.bytes,
+    )
     if any(vars(done).values()):
         log.info("cleanup: %s", done)
     return done

@@ -63,8 +63,11 @@ class Janitor:
                 requeued.append(job_id)
         for job_id in self._stores.jobs.due_for_dispatch(self._settings.dispatch_grace_seconds):
             self._dispatch(job_id)
-            log.warning("job %s: queued over %.0f s ago, its message never confirmed sent; sent it",
-                        job_id, self._settings.dispatch_grace_seconds)  # fmt: skip
+            log.warning(
+                "job %s: queued over %.0f s ago, its message never confirmed sent; sent it",
+                job_id,
+                self._settings.dispatch_grace_seconds,
+            )
         return requeued
 
     def _dispatch(self, job_id: str) -> None:

@@ -1,4 +1,9 @@
-"""Watching over the claimed jobs of a batch while it renders: heartbeats, progress, cancellation."""
+"""Watching over the claimed jobs of a batch while it renders: heartbeats, progress, and whether to stop.
+
+Progress and stop decisions are separate questions: :meth:`BatchMonitor.report` writes how far each
+job is, :meth:`BatchMonitor.stopping` tells which jobs must stop. Both are asked after every step;
+together they cost one Redis call per job and step.
+"""
 
 import logging
 import threading
@@ -15,10 +20,10 @@ PROGRESS_INTERVAL_SECONDS = 0.25
 
 
 class BatchMonitor:
-    """Keeps every watched job's heartbeat fresh from one thread (loading a model or one step may
-    take long). ``step`` writes each job's progress at most every PROGRESS_INTERVAL_SECONDS, reads
-    its record after every step, and tells which jobs must stop: "cancel" (a client asked) or
-    "lost" (the job was handed to another worker after this one went silent too long)."""
+    """Keeps every watched job's heartbeat fresh from one thread (loading a model or one step may take
+    long), writes each job's progress at most every PROGRESS_INTERVAL_SECONDS, and reads after every
+    step whether a job must stop: "cancel" (a client asked) or "lost" (the job was handed to another
+    worker after this one went silent too long)."""
 
     def __init__(self, jobs: JobStore, heartbeat_seconds: float) -> None:
         self._jobs = jobs
@@ -26,6 +31,7 @@ class BatchMonitor:
         self._tokens: dict[str, str] = {}
         self._states: dict[str, BeatState] = {}
         self._last_progress: dict[str, float] = {}
+        self._just_written: set[str] = set()  # jobs whose state the last report read with its write
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat_until_stopped, name="heartbeats", daemon=True)
@@ -34,7 +40,7 @@ class BatchMonitor:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
 
@@ -48,19 +54,24 @@ class BatchMonitor:
         with self._lock:
             self._tokens.pop(job_id, None)
 
-    def step(self, progress: dict[str, tuple[int, int]]) -> dict[str, BeatState]:
-        """Record each job's (done, total); returns the jobs that must stop, with why."""
+    def report(self, progress: dict[str, tuple[int, int]]) -> None:
+        """Record each job's (steps done, steps in all): written when due, and always at the last step."""
         now = time.monotonic()
-        stopping: dict[str, BeatState] = {}
         for job_id, (done, total) in progress.items():
             if done == total or now - self._last_progress[job_id] >= PROGRESS_INTERVAL_SECONDS:
                 self._last_progress[job_id] = now
                 self._beat(job_id, done, total)
-            else:
+                self._just_written.add(job_id)
+
+    def stopping(self) -> dict[str, BeatState]:
+        """The watched jobs that must stop, with why (a progress write just made told it for its job)."""
+        with self._lock:
+            watched = list(self._tokens)
+        for job_id in watched:
+            if job_id not in self._just_written:
                 self._check(job_id)
-            if self._states[job_id] != "ok":
-                stopping[job_id] = self._states[job_id]
-        return stopping
+        self._just_written.clear()
+        return {job_id: self._states[job_id] for job_id in watched if self._states[job_id] != "ok"}
 
     def _beat_until_stopped(self) -> None:
         while not self._stop.wait(self._heartbeat_seconds):

@@ -1,18 +1,39 @@
-"""Render jobs, from claim to stored PNGs: one job, or a batch of compatible ones, through the cache.
+"""A worker's path for one ticket, in order: claim → gather batch-mates → render → store → finish.
 
-Every picture goes through the result cache (core.store.picture_cache): a job whose pictures are all
-there is finished without rendering; otherwise the worker gathers queued batch-mates
-(worker.batch) and renders, in one engine batch, only the pictures none of them finds in the
-cache, each once even where jobs overlap. A job is stored and finished as soon as the requests
-its pictures come from are done; a canceled job leaves the batch at the next step, and its rows
-with it unless another job waits for the same pictures.
+The nouns, as the README's glossary has them: a *filter* is a channel of a layer; a *variant* one of
+a request's ``diversity`` pictures of a filter; a *picture* one rendered image of one filter variant
+(core.pictures.Picture); a *row* one picture being optimized in a batch; a *chunk* the rows run
+together within the memory budget (the engine's business); a *batch* the rows of all jobs a worker
+renders together; a *request* one RenderSpec; a *job* a request as the service runs it (record,
+state, results).
+
+1. **claim**: a message is a ticket to run the *next* queued job (``claim_next``: callers take
+   turns), or else its own job if that one is still to run; a duplicate delivery does nothing.
+2. **gather**: queued jobs of the same batch key (core.batching) join while their rows fit
+   ``batch_max_rows``, waiting at most until the first job has been queued ``batch_wait_seconds``
+   (Triton's dynamic batcher). Each is claimed like any other, so its own ticket, when a worker gets
+   it later, finds it running or finished. A job handed back by a failed batch (``solo``) gathers no
+   batch-mates and joins no batch. A job whose pictures are all in the cache skips the wait.
+3. **render**: every picture goes through the result cache (core.store.picture_cache); the engine
+   renders, in one batch, only the pictures no job finds there, each once even where jobs overlap
+   (one engine request per job, for the pictures it is the first to need).
+4. **store**: a job is stored as soon as the requests its pictures come from are done: its list of
+   pictures and its grid (core.store.files).
+5. **finish**: the record turns ``succeeded``, through a short Redis outage if need be.
+
+Meanwhile the BatchMonitor (worker.monitor) beats for every job; after each step a canceled job
+leaves the batch (its rows with it unless another job waits for the same pictures) and a job handed
+to another worker is dropped. A job that fails ends with its files removed; a failure of the whole
+batch, or its time running out, is no batch-mate's own: while several jobs share the batch, each is
+handed back to run alone instead.
 """
 
 import logging
 import math
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -20,54 +41,170 @@ from kombu.exceptions import OperationalError
 from PIL import Image
 from redis import RedisError
 
-from core.errors import FilterVizError, InvalidImage, StorageError
+from core.batching import batch_key, batch_rows
+from core.cache_key import PictureKeys, picture_keys
+from core.errors import FilterVizError, InvalidImage, StorageError, TimeLimitExceeded
 from core.grid import encode_grid, grid_labels
 from core.images import open_image
-from core.jobs import BeatState, FilterResult, JobError
+from core.jobs import BeatState, JobError, JobRecord
 from core.settings import Settings
 from core.spec import ImageInit, RenderSpec
 from core.store import Stores
 from core.store.files import GRID_PNG, UPLOAD_SOURCE, PictureRef, ResultStorage, filter_animation, filter_png
-from core.store.picture_cache import CachedPicture
-from worker.batch import ClaimedJob, claim_next, gather
+from core.store.picture_cache import StoredPicture
 from worker.monitor import BatchMonitor
-from worker.placement import render_device
 
 if TYPE_CHECKING:
-    from core.engine import RenderRequest
+    from core.engine import RenderRequest, RequestResult
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+POLL_SECONDS = 0.01  # how often a gathering worker looks for new batch-mates
 REDIS_PATIENCE_SECONDS = 60.0  # how long a finished job waits for Redis to come back
 REDIS_RETRY_SECONDS = 0.5
 
-Planned = list[tuple["RenderRequest", dict[tuple[int, int], str]]]  # engine requests with their pictures' keys
-
 
 def run_job(
-    job_id: str, stores: Stores, settings: Settings, worker: str, send_render: Callable[[str], None] | None = None
+    job_id: str,
+    stores: Stores,
+    settings: Settings,
+    worker: str,
+    send_render: Callable[[str], None] | None = None,
+    device: str | None = None,
 ) -> None:
-    """Claim the next job (callers take turns) and see it through, with whatever queued jobs can share its batch.
+    """Run the ticket ``job_id``: the next queued job, with whatever queued jobs can share its batch.
 
-    A message is a ticket: it runs the next queued job, or else its own ``job_id`` if that one is
-    still to run; a duplicate delivery with nothing queued does nothing. On failure or cancellation
-    a job's files are removed, so nothing half-written stays. ``send_render`` sends the ticket of a
-    job handed back by a failed batch (without it, the janitor's outbox sweep sends it).
+    ``send_render`` sends the ticket of a job handed back by a failed batch (without it, the
+    janitor's outbox sweep sends it); ``device`` is this render process's (default: the setting's).
     """
     first = claim_next(job_id, stores, settings, worker)
-    if first is not None:
-        _Batch(stores, settings, send_render).run(first, lambda: gather(first, stores, settings, worker)[1:])
+    if first is None:
+        return
+    with BatchMonitor(stores.jobs, settings.heartbeat_seconds) as monitor:
+        batch = _Batch(stores, settings, monitor, device or settings.device, send_render)
+        if batch.admit(first) and batch.all_cached(first.id):
+            batch.finish_ready()  # no waiting for batch-mates
+            return
+        for mate in gather(first, stores, settings, worker)[1:]:
+            batch.admit(mate)
+        batch.render()
+
+
+# -- 1. claim ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job this worker claimed: its record, and the token only its owner writes with."""
+
+    record: JobRecord
+    token: str  # the owner token of this claim
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def spec(self) -> RenderSpec:
+        return self.record.request
+
+    @property
+    def queued_seconds(self) -> float:
+        """Submit -> claimed, on the job store's clock."""
+        assert self.record.started_at is not None  # set by the claim
+        return (self.record.started_at - self.record.created_at).total_seconds()
+
+
+def claim_next(job_id: str, stores: Stores, settings: Settings, worker: str) -> ClaimedJob | None:
+    """The next queued job, callers taking turns; or else ``job_id`` (the message's own job) when it
+    is still to run, e.g. running on a worker that went silent. None if nothing is to run here."""
+    taken = stores.jobs.claim_next(worker, settings.max_attempts, settings.stale_after_seconds)
+    if taken is None:
+        return claim(job_id, stores, settings, worker)
+    return _claimed(*taken, stores)
+
+
+def claim(job_id: str, stores: Stores, settings: Settings, worker: str) -> ClaimedJob | None:
+    """The job, claimed for this worker; None (and nothing changed) if it is not to run here."""
+    outcome = stores.jobs.claim(job_id, worker, settings.max_attempts, settings.stale_after_seconds)
+    if outcome.token is None:
+        log.info("job %s not run here: %s", job_id, outcome.outcome)
+        return None
+    return _claimed(job_id, outcome.token, stores)
+
+
+def _claimed(job_id: str, token: str, stores: Stores) -> ClaimedJob | None:
+    record = stores.jobs.get(job_id)
+    if record is None:  # expired between the claim and now
+        return None
+    stores.pending.discard(job_id, record.request)
+    return ClaimedJob(record, token)
+
+
+# -- 2. gather -----------------------------------------------------------------------------------
+
+
+def gather(first: ClaimedJob, stores: Stores, settings: Settings, worker: str) -> list[ClaimedJob]:
+    """``first`` and the queued jobs claimed to share its batch, oldest first (a solo job: alone)."""
+    key = batch_key(first.spec)
+    batch, rows = [first], batch_rows(first.spec)
+    if first.record.solo:
+        return batch
+    deadline = time.monotonic() + max(0.0, settings.batch_wait_seconds - first.queued_seconds)
+    while rows < settings.batch_max_rows:
+        popped = stores.pending.pop(key)
+        if popped is None:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_SECONDS)
+            continue
+        job_id, submitted = popped
+        record = stores.jobs.get(job_id)
+        if record is None or record.finished or record.solo:
+            continue
+        if rows + batch_rows(record.request) > settings.batch_max_rows:
+            stores.pending.put_back(key, job_id, submitted)
+            break
+        joined = claim(job_id, stores, settings, worker)
+        if joined is not None:
+            batch.append(joined)
+            rows += batch_rows(joined.spec)
+    return batch
+
+
+# -- 3. render -----------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Rendering:
+    """One engine request of the batch: the pictures it renders, and how far it got."""
+
+    request: "RenderRequest"
+    keys: PictureKeys  # of the pictures it renders
+    steps: tuple[int, int] = (0, 0)  # (steps done, steps in all)
+    done: bool = False
+    device: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def photo(self) -> str | None:
+        return _photo(self.request.spec)
 
 
 @dataclass
 class _Job:
+    """A claimed job of the batch, until it is finished."""
+
     claimed: ClaimedJob
-    keys: dict[tuple[int, int], str]  # (filter, variant) -> cache key
+    keys: PictureKeys  # of each of its pictures
     init_image: Image.Image | None
-    requests: set[int] = field(default_factory=set)  # engine requests its missing pictures come from
-    own: int | None = None  # the one of them planned for this job
-    rendered: int = 0  # pictures its own request renders
+    waits_for: list[_Rendering] = field(default_factory=list)  # the renderings its missing pictures come from
+    own: _Rendering | None = None  # the one of them planned for this job
+
+    @property
+    def id(self) -> str:
+        return self.claimed.id
 
     @property
     def spec(self) -> RenderSpec:
@@ -75,162 +212,172 @@ class _Job:
 
     @property
     def pictures(self) -> list[tuple[int, int]]:
-        return [(f, v) for f in self.spec.filters for v in range(self.spec.diversity)]
+        """(filter, variant) of each of its pictures, in filter order."""
+        return [(f, v) for f in self.spec.filters or () for v in range(self.spec.diversity)]
 
 
 class _Batch:
-    def __init__(self, stores: Stores, settings: Settings, send_render: Callable[[str], None] | None) -> None:
-        self._stores, self._settings, self._send_render = stores, settings, send_render
+    """The jobs a worker renders together, and the pictures they show (by cache key)."""
+
+    def __init__(
+        self,
+        stores: Stores,
+        settings: Settings,
+        monitor: BatchMonitor,
+        device: str,
+        send_render: Callable[[str], None] | None,
+    ) -> None:
+        self._stores, self._settings, self._monitor = stores, settings, monitor
+        self._device, self._send_render = device, send_render
         self._shared = False  # several jobs render together: a failure of the batch is none of theirs alone
-        self._device = render_device(settings)
-        self._monitor = BatchMonitor(stores.jobs, settings.heartbeat_seconds)
-        self._jobs: dict[str, _Job] = {}  # unfinished
-        self._pictures: dict[str, CachedPicture] = {}  # by cache key: from the cache or just rendered
-        self._progress: dict[int, tuple[int, int]] = {}  # engine request -> (steps done, steps in all)
-        self._done: set[int] = set()  # engine requests rendered
-        self._seconds: dict[int, dict[str, float]] = {}  # engine request -> its phases
-        self._devices: dict[int, str] = {}  # engine request -> where it rendered
+        self._jobs: dict[str, _Job] = {}  # unfinished, by job id
+        self._pictures: dict[str, StoredPicture] = {}  # by cache key: from the cache or just rendered
+        self._renderings: list[_Rendering] = []  # the engine requests, in the engine's order
 
-    def run(self, first: ClaimedJob, batch_mates: Callable[[], list[ClaimedJob]]) -> None:
-        with self._monitor:
-            self._admit(first)
-            if first.id in self._jobs and not self._missing(self._jobs[first.id]):
-                self._finish_ready()  # all cached: no waiting for batch-mates
-                return
-            for job in batch_mates():
-                self._admit(job)
-            requests = self._plan()
-            self._finish_ready()
-            self._shared = len(self._jobs) > 1
-            if requests:
-                self._render(requests)
-
-    # -- before rendering ----------------------------------------------------------------------
-
-    def _admit(self, claimed: ClaimedJob) -> None:
+    def admit(self, claimed: ClaimedJob) -> bool:
         """Check the job against its model, find its pictures in the cache; a job that fails here ends."""
-        from core.engine import picture_keys  # torch is imported in pool processes only
-
         self._monitor.watch(claimed.id, claimed.token)
         try:
             init_image = _init_image(claimed.spec, self._stores.uploads, self._settings.max_image_pixels)
-            keys = picture_keys(claimed.spec, self._settings.weights_dir, self._device, claimed.record.caller)
+            keys = _cache_keys(claimed, self._settings.weights_dir)
             for key in keys.values():
                 if key not in self._pictures and (cached := self._stores.cache.get(key)) is not None:
                     self._pictures[key] = cached
-        except Exception as exc:
+        except Exception as exc:  # whatever it is, the job must end: _end records and logs it
             self._end(claimed, exc)
-            return
+            return False
         self._jobs[claimed.id] = _Job(claimed, keys, init_image)
+        return True
+
+    def all_cached(self, job_id: str) -> bool:
+        return not self._missing(self._jobs[job_id])
+
+    def render(self) -> None:
+        """Render the pictures no job found in the cache; store and finish each job as soon as it can be."""
+        from core.engine import render_batch  # torch is imported in pool processes only
+
+        self._renderings = self._plan()
+        self.finish_ready()
+        self._shared = len(self._jobs) > 1
+        if not self._renderings:
+            return
+        self._count_batch()
+        try:
+            batch = render_batch(
+                [rendering.request for rendering in self._renderings],
+                weights_dir=self._settings.weights_dir,
+                device=self._device,
+                memory_budget_mb=self._settings.memory_budget_mb,
+                on_progress=self._on_progress,
+                should_stop=self._should_stop,
+            )
+            for index, result in batch:
+                self._keep(self._renderings[index], result)
+                self.finish_ready()
+        except Exception as exc:  # whatever it is, the batch's jobs must end: _end and _hand_back log it
+            for job in list(self._jobs.values()):
+                self._end(job.claimed, exc, batch_wide=True)
 
     def _missing(self, job: _Job) -> list[int]:
         """The job's filters with a picture neither cached nor rendered yet."""
         return list(dict.fromkeys(f for f, v in job.pictures if job.keys[(f, v)] not in self._pictures))
 
-    def _plan(self) -> Planned:
+    def _plan(self) -> list[_Rendering]:
         """Engine requests for the missing pictures, each picture in one request only."""
         from core.engine import RenderRequest
 
-        requests: Planned = []
-        owner: dict[str, int] = {}  # cache key of a filter's first picture -> the request rendering it
+        renderings: list[_Rendering] = []
+        making: dict[str, _Rendering] = {}  # cache key of a filter's first variant -> the rendering making it
         for job in self._jobs.values():
             missing = self._missing(job)
-            job.requests = {owner[job.keys[(f, 0)]] for f in missing if job.keys[(f, 0)] in owner}
-            own = [f for f in missing if job.keys[(f, 0)] not in owner]
+            own = [f for f in missing if job.keys[(f, 0)] not in making]
+            job.waits_for = list(dict.fromkeys(making[job.keys[(f, 0)]] for f in missing if f not in own))
             if own:
                 spec = job.spec.model_copy(update={"filters": own})
-                keys = {picture: job.keys[picture] for picture in job.pictures if picture[0] in own}
-                requests.append((RenderRequest(spec, job.init_image), keys))
-                owner.update((job.keys[(f, 0)], len(requests) - 1) for f in own)
-                job.own, job.rendered = len(requests) - 1, len(keys)
-                job.requests.add(job.own)
-        return requests
+                keys = {picture: key for picture, key in job.keys.items() if picture[0] in own}
+                job.own = _Rendering(RenderRequest(spec, job.init_image), keys)
+                renderings.append(job.own)
+                job.waits_for.append(job.own)
+                making.update((job.keys[(f, 0)], job.own) for f in own)
+        return renderings
 
-    # -- rendering -----------------------------------------------------------------------------
-
-    def _render(self, requests: Planned) -> None:
-        from core.engine import render_batch
-
-        rows = sum(len(keys) for _, keys in requests)
+    def _count_batch(self) -> None:
+        rows = sum(len(rendering.keys) for rendering in self._renderings)
         queued = [job.claimed.queued_seconds for job in self._jobs.values()]
         _count(lambda: self._stores.render_stats.record_batch(len(queued), rows, math.fsum(queued)))
-        log.info("batch of %d jobs: rendering %d pictures in %d requests (queued %.3f s on average)",
-                 len(queued), rows, len(requests), math.fsum(queued) / len(queued))  # fmt: skip
-        try:
-            batch = render_batch(
-                [request for request, _ in requests],
-                weights_dir=self._settings.weights_dir,
-                device=self._device,
-                memory_budget_mb=self._settings.memory_budget_mb,
-                on_step=self._on_step,
-            )
-            for index, result in batch:
-                photo = _photo(requests[index][0].spec)
-                for item in result.filters:
-                    key = requests[index][1][(item.filter, item.variant)]
-                    self._pictures[key] = self._stores.cache.put(key, item, photo)
-                self._done.add(index)
-                self._seconds[index], self._devices[index] = result.seconds, result.device
-                self._finish_ready()
-        except Exception as exc:
-            for job in list(self._jobs.values()):
-                self._end(job.claimed, exc, batch_wide=True)
+        log.info(
+            "batch of %d jobs: rendering %d pictures in %d requests (queued %.3f s on average)",
+            *(len(queued), rows, len(self._renderings), math.fsum(queued) / len(queued)),
+        )
 
-    def _on_step(self, progress: dict[int, tuple[int, int]]) -> Collection[int]:
-        """Each job's progress and state; the requests no unfinished job waits for any more."""
-        self._progress.update(progress)
+    def _on_progress(self, progress: dict[int, tuple[int, int]]) -> None:
+        """The engine's progress, by request, as each job's (steps done, steps in all)."""
+        for index, steps in progress.items():
+            self._renderings[index].steps = steps
         by_job = {}
         for job_id, job in self._jobs.items():
-            parts = [self._progress[r] for r in job.requests]
+            parts = [rendering.steps for rendering in job.waits_for]
             by_job[job_id] = (sum(done for done, _ in parts), sum(total for _, total in parts))
-        for job_id, state in self._monitor.step(by_job).items():
-            self._stop(self._jobs.pop(job_id).claimed, state)
-        wanted = set().union(*(job.requests for job in self._jobs.values()))
-        return [request for request in progress if request not in wanted]
+        self._monitor.report(by_job)
 
-    # -- ending jobs ---------------------------------------------------------------------------
+    def _should_stop(self) -> set[int]:
+        """Drop the jobs that must stop; the requests no unfinished job waits for any more."""
+        for job_id, state in self._monitor.stopping().items():
+            if job_id in self._jobs:
+                self._stop(self._jobs.pop(job_id).claimed, state)
+        wanted = {rendering for job in self._jobs.values() for rendering in job.waits_for}
+        return {
+            index for index, rendering in enumerate(self._renderings) if not (rendering.done or rendering in wanted)
+        }
 
-    def _finish_ready(self) -> None:
-        for job in [job for job in self._jobs.values() if job.requests <= self._done]:
-            del self._jobs[job.claimed.id]
+    def _keep(self, rendering: _Rendering, result: "RequestResult") -> None:
+        """A finished request's pictures (with their bytes), into the cache."""
+        for picture in result.pictures:
+            key = rendering.keys[picture.key]
+            self._pictures[key] = self._stores.cache.put(key, picture, rendering.photo)
+        rendering.done, rendering.device, rendering.seconds = True, result.device, result.seconds
+
+    # -- 4. store and 5. finish ------------------------------------------------------------------
+
+    def finish_ready(self) -> None:
+        """Store and finish every job whose pictures are all there."""
+        for job in [job for job in self._jobs.values() if all(rendering.done for rendering in job.waits_for)]:
+            del self._jobs[job.id]
             try:
                 self._store_and_succeed(job)
-            except Exception as exc:
+            except Exception as exc:  # whatever it is, the job must end: _end records and logs it
                 self._end(job.claimed, exc)
 
     def _store_and_succeed(self, job: _Job) -> None:
         started = time.perf_counter()
-        results, refs = [], {}
-        for f, v in job.pictures:
-            picture = self._pictures[job.keys[(f, v)]]
-            refs[filter_png(f, v)] = picture.png
-            if picture.animation is not None:
-                refs[filter_animation(f, v)] = picture.animation
-            results.append(FilterResult(filter=f, variant=v, activation=picture.activation,
-                                        start_activation=picture.start_activation, dead=picture.dead,
-                                        animation=picture.animation is not None))  # fmt: skip
-        self._stores.results.refer(job.claimed.id, {**refs, GRID_PNG: self._grid(job)})
-        _count(lambda: self._stores.render_stats.record_pictures(len(results) - job.rendered, job.rendered))
-        seconds = {**self._seconds.get(job.own, {}), "store": time.perf_counter() - started}
+        stored = [self._pictures[job.keys[picture]] for picture in job.pictures]
+        self._stores.results.refer(job.id, {**_files(stored), GRID_PNG: self._grid(job)})
+        rendered = len(job.own.keys) if job.own is not None else 0
+        _count(lambda: self._stores.render_stats.record_pictures(len(stored) - rendered, rendered))
+        seconds = {**(job.own.seconds if job.own is not None else {}), "store": time.perf_counter() - started}
         seconds = {phase: round(value, 4) for phase, value in seconds.items()}
-        steps = sum(self._progress[r][1] for r in job.requests) or job.spec.steps
-        device = self._devices.get(job.own, self._device) if job.requests else "cache"
-        _persist(lambda: self._stores.jobs.beat(job.claimed.id, job.claimed.token, steps, steps))
-        _persist(lambda: self._stores.jobs.succeed(job.claimed.id, job.claimed.token, results, device, seconds))
-        self._monitor.release(job.claimed.id)
+        steps = sum(rendering.steps[1] for rendering in job.waits_for) or job.spec.steps
+        device = "cache" if not job.waits_for else job.own.device if job.own is not None else self._device
+        results = [picture.picture for picture in stored]
+        token = job.claimed.token
+        _persist(lambda: self._stores.jobs.beat(job.id, token, steps, steps))
+        _persist(lambda: self._stores.jobs.succeed(job.id, token, results, device, seconds))
+        self._monitor.release(job.id)
 
     def _grid(self, job: _Job) -> PictureRef:
         """The job's contact sheet: from the cache when the same pictures were shown together before."""
-        keys = [job.keys[p] for p in job.pictures]
+        keys = [job.keys[picture] for picture in job.pictures]
         labels = grid_labels(job.spec, job.pictures)
         grid = self._stores.cache.get_grid(keys, labels)
         if grid is None:
-            pictures = [self._stores.results.pictures.read(self._pictures[key].png) for key in keys]
-            if any(picture is None for picture in pictures):
+            pngs = [self._stores.results.pictures.read(self._pictures[key].png) for key in keys]
+            found = [png for png in pngs if png is not None]
+            if len(found) < len(pngs):
                 raise StorageError("a picture of this job was deleted before its job was stored; submit it again")
-            png = encode_grid(pictures, labels)  # type: ignore[arg-type]
-            grid = self._stores.cache.put_grid(keys, labels, png, _photo(job.spec))
+            grid = self._stores.cache.put_grid(keys, labels, encode_grid(found, labels), _photo(job.spec))
         return grid
+
+    # -- jobs that end otherwise -----------------------------------------------------------------
 
     def _stop(self, claimed: ClaimedJob, state: BeatState) -> None:
         self._monitor.release(claimed.id)
@@ -240,12 +387,8 @@ class _Batch:
             self._stores.results.delete(claimed.id)
 
     def _end(self, claimed: ClaimedJob, exc: Exception, batch_wide: bool = False) -> None:
-        """Fail the job with the reason ``exc`` gives, and remove its files.
-
-        A failure of the whole batch, or its time running out, is no batch-mate's own: while several
-        jobs share the batch, each is handed back to run alone instead, and only a job that fails
-        alone fails.
-        """
+        """Fail the job with the reason ``exc`` gives, and remove its files; or, where the batch failed
+        while several jobs shared it, hand the job back to run alone."""
         if self._shared and (batch_wide or isinstance(exc, SoftTimeLimitExceeded)):
             self._hand_back(claimed, exc)
             return
@@ -273,6 +416,16 @@ class _Batch:
             log.warning("could not send job %s again (%s); the janitor will", claimed.id, send_error)
 
 
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _files(stored: list[StoredPicture]) -> dict[str, PictureRef]:
+    """A job's file names and the pictures they are: each PNG, and each animation there is."""
+    files = {filter_png(*item.picture.key): item.png for item in stored}
+    files.update((filter_animation(*item.picture.key), item.webp) for item in stored if item.webp is not None)
+    return files
+
+
 def _persist(write: Callable[[], T]) -> T:
     """A job-store write that ends a job, retried through a short Redis outage (meanwhile the
     monitor's heartbeats resume as soon as Redis is back, so no janitor hands the job on)."""
@@ -296,18 +449,28 @@ def _count(record: Callable[[], None]) -> None:
 
 
 def _job_error(job_id: str, exc: Exception, soft_time_limit: int) -> JobError:
-    if isinstance(exc, FilterVizError):
-        return JobError(type=type(exc).__name__, message=str(exc), field=exc.field)
+    """What the job's record says went wrong; a failure that is not one of ours (a bug, no memory) is logged."""
     if isinstance(exc, SoftTimeLimitExceeded):
-        message = f"the job ran longer than {soft_time_limit} s and was stopped"
-        return JobError(type="TimeLimitExceeded", message=message)
-    log.error("job %s failed", job_id, exc_info=exc)  # a bug or an out-of-memory: the job must still end
+        exc = TimeLimitExceeded(f"the job ran longer than {soft_time_limit} s and was stopped")
+    if isinstance(exc, FilterVizError):
+        log.info("job %s failed: %s: %s", job_id, type(exc).__name__, exc)
+        return JobError(type=type(exc).__name__, message=str(exc), field=exc.field)
+    log.error("job %s failed", job_id, exc_info=exc)  # the job must still end
     return JobError(type="InternalError", message=f"{type(exc).__name__}: {exc}")
 
 
 def _photo(spec: RenderSpec) -> str | None:
     """The upload a request starts from: its pictures are deleted with it."""
     return spec.init.image_id if isinstance(spec.init, ImageInit) else None
+
+
+def _cache_keys(claimed: ClaimedJob, weights_dir: Path | None) -> PictureKeys:
+    """The cache key of each of the job's pictures: from the layer's catalog name and the weight
+    file's identity, which the engine tells without loading the model."""
+    from core.engine import check_spec, weights_identity  # torch is imported in pool processes only
+
+    spec = claimed.spec
+    return picture_keys(spec, check_spec(spec).name, weights_identity(spec.model, weights_dir), claimed.record.caller)
 
 
 def _init_image(spec: RenderSpec, uploads: ResultStorage, max_pixels: int) -> Image.Image | None:

@@ -10,7 +10,6 @@ from api.decoding import decode_room
 from api.deps import Services, ServicesDep
 from api.problems import FieldError, Problem, invalid, problem_responses
 from api.schemas import UploadedImage
-from core.errors import InvalidImage
 from core.images import ACCEPTED_FORMATS, check_image, image_id_for
 from core.store.files import UPLOAD_SOURCE
 
@@ -64,10 +63,9 @@ async def upload_image(request: Request, services: ServicesDep, caller: CallerDe
 
 
 def _store(data: bytes, services: Services, caller: str | None) -> UploadedImage:
-    try:
-        image = check_image(data, services.settings.max_image_pixels)
-    except InvalidImage as exc:
-        raise invalid([FieldError(loc=["body", "file"], msg=str(exc), type="invalid_image")]) from None
+    """Check and keep the image; one that is not a still PNG or JPEG is InvalidImage (422), a refused write
+    StorageError (507)."""
+    image = check_image(data, services.settings.max_image_pixels)
     image_id = image_id_for(data)
     services.stores.upload_records.add(image_id, caller)  # first: a stored file without a record is garbage
     services.stores.upload_records.record_size(image_id, image.width, image.height)

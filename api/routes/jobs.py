@@ -7,13 +7,14 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from kombu.exceptions import OperationalError
 
 from api.access import CallerDep, authorize
-from api.deps import Services, ServicesDep
+from api.deps import Services, ServicesDep, submit_facts
 from api.problems import FieldError, Problem, invalid, not_found, problem_responses, too_many, unavailable
 from api.schemas import Job, JobPage, JobRequest
-from api.validation import fitted_to_start_image, request_errors, webhook_errors
-from core.errors import DamagedPicture, InvalidCursor
+from api.validation import fitted_to_start_image, request_errors
+from core.errors import DamagedPicture
 from core.job_view import job_url
-from core.jobs import Admission, FilterResult, JobRecord, JobStatus, Limits
+from core.jobs import Admission, JobRecord, JobStatus, Limits
+from core.pictures import Picture
 from core.settings import Settings
 from core.spec import ImageInit
 from core.store.files import GRID_PNG, filter_animation, filter_png
@@ -93,9 +94,10 @@ def submit_job(
     """
     services.require_published(request.model)
     settings = services.settings
-    spec = fitted_to_start_image(request.spec(), "size" in request.model_fields_set, services.stores, settings)
-    errors = request_errors(spec, settings, services.served_models(), services.stores, caller)
-    errors += webhook_errors(request.webhook, settings)
+    asked = request.spec()
+    facts = submit_facts(services, asked, request.webhook, caller)
+    spec = fitted_to_start_image(asked, "size" in request.model_fields_set, facts.start_image, settings)
+    errors = request_errors(spec, request.webhook, settings, facts)
     if errors:
         raise invalid(errors)
     fingerprint = request_fingerprint(request)
@@ -124,11 +126,8 @@ def list_jobs(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     status: JobStatus | None = None,
 ) -> JobPage:
-    """The caller's jobs, newest first, optionally of one status."""
-    try:
-        records, next_cursor = services.stores.jobs.page(limit, cursor, status, caller)
-    except InvalidCursor as exc:
-        raise invalid([FieldError(loc=["query", "cursor"], msg=str(exc), type="invalid_cursor")]) from None
+    """The caller's jobs, newest first, optionally of one status (a cursor never handed out: InvalidCursor, 422)."""
+    records, next_cursor = services.stores.jobs.page(limit, cursor, status, caller)
     return JobPage(jobs=[Job.from_record(record) for record in records], next_cursor=next_cursor)
 
 
@@ -246,7 +245,7 @@ def _succeeded(services: Services, job_id: str, caller: str | None) -> JobRecord
     return record
 
 
-def _result(services: Services, job_id: str, caller: str | None, n: int, variant: int) -> FilterResult:
+def _result(services: Services, job_id: str, caller: str | None, n: int, variant: int) -> Picture:
     record = _succeeded(services, job_id, caller)
     for result in record.results:
         if (result.filter, result.variant) == (n, variant):
@@ -264,8 +263,9 @@ def _file(services: Services, request: Request, job_id: str, name: str, media_ty
         ref = results.refs(job_id).get(name)
         data = None if ref is None else results.pictures.read(ref)
     except DamagedPicture as exc:
-        detail = f"{name} of job {job_id} is damaged: {exc}; submit the request again to render it anew"
-        raise Problem(500, "Damaged picture", detail, type="/problems/damaged-picture") from None
+        raise DamagedPicture(
+            f"{name} of job {job_id} is damaged: {exc}; submit the request again to render it anew"
+        ) from exc
     if ref is None or data is None:
         raise not_found(f"{name} of job {job_id} is no longer stored")
     etag = f'"{ref.sha256[:32]}"'

@@ -1,23 +1,17 @@
-"""The engine (torch): model registry, layer catalog and the batched render loop."""
+"""The engine (torch): model registry, layer catalog and the batched render loop.
 
-from core.engine.identity import PictureKeys, picture_keys
-from core.engine.layers import LayerInfo, list_layers, resolve_layer
-from core.engine.models import ModelInfo, list_models, load_model, model_info, weights_available
-from core.engine.render import (
-    FilterRender,
-    RenderRequest,
-    RenderResult,
-    RequestResult,
-    check_spec,
-    render,
-    render_batch,
-)
+It imports only the torch-free domain (core.spec, core.pictures, core.errors, ...): no queue,
+store or HTTP. Cache keys are computed torch-free (core.cache_key) from ``check_spec(spec).name``
+and ``weights_identity(model)``.
+"""
+
+from core.engine.layers import LayerInfo, check_spec, list_layers, resolve_layer
+from core.engine.models import ModelInfo, list_models, load_model, model_info, weights_available, weights_identity
+from core.engine.render import RenderRequest, RenderResult, RequestResult, render, render_batch
 
 __all__ = [
-    "FilterRender",
     "LayerInfo",
     "ModelInfo",
-    "PictureKeys",
     "RenderRequest",
     "RenderResult",
     "RequestResult",
@@ -26,9 +20,9 @@ __all__ = [
     "list_models",
     "load_model",
     "model_info",
-    "picture_keys",
     "render",
     "render_batch",
     "resolve_layer",
     "weights_available",
+    "weights_identity",
 ]

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from core.engine.layers import LayerInfo
+from core import job_cost
+from core.engine.layers import LayerInfo, layer_costs
+from core.job_cost import LayerCost, held_bytes, optimized_size
+from core.spec import RenderSpec
 
 # A chunk takes rows of shallower layers along while it costs at most this much more arithmetic
 # than stopping each row at its own layer.
@@ -66,3 +69,30 @@ def _fits(chunk: list[Row], capacity: Callable[[LayerInfo], int]) -> bool:
     deepest = chunk[-1]  # rows come sorted by cost
     own_cost = math.fsum(row.cost for row in chunk)
     return len(chunk) <= capacity(deepest.layer) and len(chunk) * deepest.cost <= (1 + MIX_WASTE) * own_cost
+
+
+def layer_cost(spec: RenderSpec, layer: LayerInfo) -> LayerCost:
+    """The layer's cost per image at the size the spec optimizes at (robust pads its views)."""
+    size = optimized_size(spec)
+    flops, activations = layer_costs(spec.model, size, layer)
+    return LayerCost(flops, activations, size)
+
+
+def rows_per_chunk(spec: RenderSpec, layer: LayerInfo, free_bytes: int) -> int:
+    """How many rows fit in one batch in ``free_bytes`` of memory (at least one diversity group)."""
+    return job_cost.rows_per_chunk(spec, layer_cost(spec, layer), free_bytes)
+
+
+def plan_batch(specs: list[RenderSpec], layers: list[LayerInfo], memory_budget_mb: int) -> list[list[Row]]:
+    """The rows of a batch of requests (``layers[i]``: request i's), in chunks that fit the memory
+    budget beside every request's held results. The requests share everything but their rows."""
+    shared = specs[0]
+    rows = [
+        row
+        for index, (spec, layer) in enumerate(zip(specs, layers, strict=True))
+        for row in request_rows(
+            index, spec.filters or [], shared.diversity, spec.seed, layer, layer_cost(shared, layer).flops
+        )
+    ]
+    free = memory_budget_mb * 2**20 - sum(held_bytes(spec) for spec in specs)
+    return plan_chunks(rows, shared.diversity, lambda layer: rows_per_chunk(shared, layer, free))

@@ -48,8 +48,9 @@ def encode_animation(frames: Sequence[np.ndarray], frame_ms: int = 120) -> bytes
     images = [Image.fromarray(frame, "RGB") for frame in frames]
     durations = [frame_ms] * (len(images) - 1) + [frame_ms * 8]
     buffer = io.BytesIO()
-    images[0].save(buffer, format="WEBP", save_all=True, append_images=images[1:], duration=durations,
-                   loop=0, lossless=True)
+    images[0].save(
+        buffer, format="WEBP", save_all=True, append_images=images[1:], duration=durations, loop=0, lossless=True
+    )
     return buffer.getvalue()
 
 
@@ -81,7 +82,7 @@ class FrameSpool:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_: object) -> None:
         self._file.close()
 
     def _read(self, offset: int) -> np.ndarray:

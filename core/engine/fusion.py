@@ -30,8 +30,17 @@ class _ConvReLU(torch.autograd.Function):
         conv = ctx.conv
         grad = torch.ops.aten.threshold_backward(grad, y, 0)
         (grad_x, _, _) = torch.ops.aten.convolution_backward(
-            grad, x, weight, None, list(conv.stride), list(conv.padding), list(conv.dilation), False, [0, 0],
-            conv.groups, [True, False, False],
+            grad,
+            x,
+            weight,
+            None,
+            list(conv.stride),
+            list(conv.padding),
+            list(conv.dilation),
+            False,
+            [0, 0],
+            conv.groups,
+            [True, False, False],
         )
         return grad_x, None, None, None
 
@@ -63,8 +72,9 @@ class FusingSequential(nn.Sequential):
         children = list(self)
         index = 0
         while index < len(children):
-            if index + 1 < len(children) and _fusable(children[index], children[index + 1], x):
-                x = _conv_relu(children[index], x)
+            conv = children[index]
+            if index + 1 < len(children) and isinstance(conv, nn.Conv2d) and _fusable(conv, children[index + 1], x):
+                x = _conv_relu(conv, x)
                 index += 2
             else:
                 x = children[index](x)
@@ -80,7 +90,7 @@ def fuse_conv_relu(network: nn.Module) -> nn.Module:
         for name, child in list(module.named_children()):
             layers = list(child.children())
             if type(child) is nn.Sequential and any(
-                isinstance(a, nn.Conv2d) and isinstance(b, nn.ReLU) for a, b in zip(layers, layers[1:])
+                isinstance(a, nn.Conv2d) and isinstance(b, nn.ReLU) for a, b in zip(layers, layers[1:], strict=False)
             ):
                 setattr(module, name, FusingSequential(OrderedDict(child.named_children())))
     return network

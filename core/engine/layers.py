@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from core.engine.models import build_architecture, model_info
-from core.errors import UnknownLayer, list_valid
+from core.errors import FilterOutOfRange, SizeOutOfRange, UnknownLayer, list_valid
+from core.spec import RenderSpec
 
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 _KERAS_NAMED = ("vgg16", "vgg19")
@@ -47,7 +48,8 @@ def _trace_shapes(network: nn.Module, size: tuple[int, int]) -> dict[str, tuple[
     def record(path: str):
         def hook(_module: nn.Module, _inputs: tuple, output: object) -> None:
             if isinstance(output, torch.Tensor) and output.dim() == 4 and path not in shapes:
-                shapes[path] = tuple(output.shape[1:])
+                channels, height, width = output.shape[1:]
+                shapes[path] = (channels, height, width)
 
         return hook
 
@@ -78,7 +80,9 @@ def _channels(module: nn.Module, shape: tuple[int, int, int] | None) -> int:
 
 def _keras_vgg_layers(network: nn.Module, shapes: dict, reference: dict) -> list[LayerInfo]:
     layers, block, conv = [], 1, 0
-    for index, module in enumerate(network.features):
+    features = network.get_submodule("features")
+    assert isinstance(features, nn.Sequential), "torchvision's VGG: a Sequential of convs, ReLUs and pools"
+    for index, module in enumerate(features):
         path = f"features.{index}"
         if isinstance(module, nn.Conv2d):
             conv += 1
@@ -89,7 +93,9 @@ def _keras_vgg_layers(network: nn.Module, shapes: dict, reference: dict) -> list
             continue
         shape = shapes.get(path, (reference[path][0], 0, 0))
         relu = isinstance(module, nn.Conv2d)
-        layers.append(LayerInfo(name, (path,), path, relu, type(module).__name__, shape, _param_count(module), shape[0]))
+        layers.append(
+            LayerInfo(name, (path,), path, relu, type(module).__name__, shape, _param_count(module), shape[0])
+        )
         if isinstance(module, nn.MaxPool2d):
             block, conv = block + 1, 0
     return layers
@@ -104,7 +110,9 @@ def _generic_layers(network: nn.Module, shapes: dict, reference: dict) -> list[L
             continue
         shape = shapes.get(path, (reference[path][0], 0, 0))
         layers.append(
-            LayerInfo(path, (), path, False, type(module).__name__, shape, _param_count(module), _channels(module, shape))
+            LayerInfo(
+                path, (), path, False, type(module).__name__, shape, _param_count(module), _channels(module, shape)
+            )
         )
     return layers
 
@@ -137,7 +145,8 @@ def forward_flops(model: str, size: tuple[int, int]) -> dict[str, float]:
     """
     with torch.device("meta"):
         network = build_architecture(model).eval()
-    total, reached = 0.0, {}
+    total = 0.0
+    reached: dict[str, float] = {}
 
     def record(path: str):
         def hook(module: nn.Module, _inputs: tuple, output: object) -> None:
@@ -204,3 +213,22 @@ def resolve_layer(model: str, layer: str, size: int | tuple[int, int] = 224) -> 
         if layer == info.name or layer in info.aliases:
             return info
     raise UnknownLayer(f"model {model} has no layer {layer!r}; valid layers: {list_valid([i.name for i in layers])}")
+
+
+def check_spec(spec: RenderSpec) -> LayerInfo:
+    """The layer the spec names, once model, layer, filters and size are known to fit together."""
+    model_info(spec.model)  # UnknownModel lists the valid ones
+    layer = resolve_layer(spec.model, spec.layer or "", spec.size)
+    out_of_range = [f for f in spec.filters or [] if f >= layer.filters]
+    if out_of_range:
+        kind = "classes" if spec.objective == "class" else "filters"
+        raise FilterOutOfRange(
+            f"layer {layer.name} of {spec.model} has {layer.filters} {kind} (0-{layer.filters - 1}); "
+            f"out of range: {', '.join(map(str, out_of_range[:10]))}"
+        )
+    if 0 in layer.output_shape[1:]:
+        raise SizeOutOfRange(
+            f"at {spec.size[0]}x{spec.size[1]} pixels layer {layer.name} of {spec.model} has no pixels left; "
+            f"use a larger size (the model's default is {model_info(spec.model).default_size})"
+        )
+    return layer

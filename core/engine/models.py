@@ -6,12 +6,13 @@ loaded network, inside the differentiable graph, so noise and step sizes mean th
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from core import cache_key
 from core.engine.fusion import fuse_conv_relu
 from core.errors import UnknownModel, WeightsUnavailable, list_valid
 
@@ -45,6 +46,9 @@ class _ModelSpec:
 
 class PixelNormalize(nn.Module):
     """(B, 3, H, W) pixels in 0..255 -> the network's normalized input."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
@@ -106,8 +110,8 @@ def _torchvision_spec(name: str) -> _ModelSpec:
             weights.url, model_dir=str(path.parent), map_location="cpu", weights_only=True
         )
         network.load_state_dict(state)
-        if getattr(network, "aux_logits", False):  # GoogLeNet: drop training-only heads, as torchvision does
-            network.aux_logits, network.aux1, network.aux2 = False, None, None
+        if isinstance(network, torchvision.models.GoogLeNet) and network.aux_logits:
+            network.aux_logits, network.aux1, network.aux2 = False, None, None  # training-only, as torchvision does
 
     info = ModelInfo(name, description, 224, file_name, IMAGENET_MEAN, IMAGENET_STD)
     return _ModelSpec(info, build, load_weights, weights_path)
@@ -146,11 +150,11 @@ def _lite0_load_weights(network: nn.Module, path: Path) -> None:
     target = network.state_dict()
     target_names = [k for k in target if not k.endswith("num_batches_tracked")]
     mismatched = len(source_tensors) != len(target_names) or any(
-        s.shape != target[n].shape for s, n in zip(source_tensors, target_names)
+        s.shape != target[n].shape for s, n in zip(source_tensors, target_names, strict=True)
     )
     if mismatched:
         raise WeightsUnavailable(f"{path} does not match timm's efficientnet_lite0 layout")
-    network.load_state_dict(dict(zip(target_names, source_tensors)), strict=False)
+    network.load_state_dict(dict(zip(target_names, source_tensors, strict=True)), strict=False)
 
 
 _LITE0 = _ModelSpec(
@@ -170,7 +174,7 @@ _LITE0 = _ModelSpec(
 MODEL_NAMES = (*_TORCHVISION, "efficientnet_lite0")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _spec(name: str) -> _ModelSpec:
     if name == "efficientnet_lite0":
         return _LITE0
@@ -192,13 +196,13 @@ def weights_available(name: str, weights_dir: Path | None = None) -> bool:
 
 
 def weights_identity(name: str, weights_dir: Path | None = None) -> str:
-    """The weight file's name, size and modification time: changes whenever the weights do."""
+    """The identity of the model's weight file (core.cache_key.weights_identity), found through the
+    registry; reads the file's metadata only, never its weights."""
     path = _spec(name).weights_path(weights_dir)
     try:
-        stat = path.stat()
+        return cache_key.weights_identity(path)
     except FileNotFoundError:
         raise WeightsUnavailable(f"weights for {name} not found at {path}") from None
-    return f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def build_architecture(name: str) -> nn.Module:
@@ -221,4 +225,4 @@ def _load_model(name: str, weights_file: Path, device: str) -> nn.Sequential:
     spec.load_weights(network, weights_file)
     model = nn.Sequential(PixelNormalize(spec.info.mean, spec.info.std), fuse_conv_relu(network))
     model.eval().requires_grad_(False)
-    return model.to(device=device, memory_format=torch.channels_last)
+    return model.to(device).to(memory_format=torch.channels_last)

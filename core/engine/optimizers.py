@@ -5,10 +5,14 @@ Both expose the same calls to the render loop: ``candidate()`` (what the model s
 ``keep(rows)`` (drop every other row, e.g. those of a canceled request, keeping the rest's state).
 """
 
+from typing import Protocol
+
 import torch
 
+from core.engine.batch_plan import Row
 from core.engine.parameterizations import FourierImage
 from core.engine.transforms import random_warp
+from core.spec import ImageInit, RenderSpec
 
 
 class ClassicAscent:
@@ -81,6 +85,34 @@ class RobustAscent:
         self._optimizer = torch.optim.Adam(self._image.parameters(), lr=self._learning_rate, betas=self.BETAS)
         if state:
             self._optimizer.state[self._image.spectrum] = {
-                "step": state["step"], "exp_avg": state["exp_avg"][rows], "exp_avg_sq": state["exp_avg_sq"][rows]
+                "step": state["step"],
+                "exp_avg": state["exp_avg"][rows],
+                "exp_avg_sq": state["exp_avg_sq"][rows],
             }
         self._generators = [self._generators[row] for row in rows.tolist()]
+
+
+class Optimizer(Protocol):
+    """What the render loop asks of either optimizer."""
+
+    def candidate(self) -> torch.Tensor: ...
+    def step(self, objective: torch.Tensor) -> None: ...
+    def image(self) -> torch.Tensor: ...
+    def keep(self, rows: torch.Tensor) -> None: ...
+
+
+def optimizer_for(spec: RenderSpec, rows: list[Row], start: torch.Tensor, device: torch.device) -> Optimizer:
+    """The optimizer of the spec's method, set up on ``rows`` from their classic start pixels ``start``.
+
+    A start image's ``strength`` scales the step: how far the picture may move from the photo.
+    """
+    strength = spec.init.strength if isinstance(spec.init, ImageInit) else 1.0
+    step_size = (spec.step_size or 0.0) * strength
+    if spec.method == "classic":
+        return ClassicAscent(start.to(device).contiguous(memory_format=torch.channels_last), step_size)
+    if isinstance(spec.init, ImageInit):
+        image = FourierImage.from_pixels(start.to(device))
+    else:
+        image = FourierImage.from_noise([row.generator() for row in rows], spec.size).to(device)
+    views = [[row.generator(f"warp{view}" if view else "warp") for view in range(RobustAscent.VIEWS)] for row in rows]
+    return RobustAscent(image, step_size, views)

@@ -1,12 +1,19 @@
-"""Image parameterizations: what the optimizer actually changes.
+"""Image parameterizations: what the optimizer actually changes, and where it starts.
 
-``PixelImage`` is the seed's: the pixels themselves. ``FourierImage`` is the Distill/Lucid one:
+The classic method changes the pixels themselves, each row starting from ``row_start``: its own
+noise, or the photo. ``FourierImage`` is the Distill/Lucid parameterization of the robust method:
 a spectrum scaled by 1/f (so low frequencies move first and noise stays out) in a decorrelated
-color space, squashed into 0..255 by a sigmoid. Both map to (B, 3, H, W) pixels in 0..255.
+color space, squashed into 0..255 by a sigmoid. Both stand for (B, 3, H, W) pixels in 0..255.
 """
 
 import torch
+from PIL import Image
 from torch import nn
+
+from core.engine.batch_plan import row_seed
+from core.engine.codec import image_to_pixels
+from core.errors import InvalidImage
+from core.spec import ImageInit, RenderSpec
 
 # Square root of ImageNet's color covariance (Lucid's ``color_correlation_svd_sqrt``), its
 # columns scaled so the largest has unit norm: decorrelated channels -> RGB.
@@ -16,13 +23,22 @@ _SPECTRUM_GAIN = 4.0  # brings the inverse FFT's output to roughly unit scale be
 _EPS = 1e-3  # keeps start pixels off the sigmoid's flat ends when encoding a photo
 
 
-class PixelImage(nn.Module):
-    def __init__(self, pixels: torch.Tensor) -> None:  # (B, 3, H, W) in 0..255
-        super().__init__()
-        self.pixels = nn.Parameter(pixels.clone())
+def photo_pixels(spec: RenderSpec, init_image: Image.Image | None) -> torch.Tensor | None:
+    """(3, H, W) start pixels of a request that starts from an image; None for noise."""
+    if not isinstance(spec.init, ImageInit):
+        return None
+    if init_image is None:
+        raise InvalidImage(f"the request starts from image {spec.init.image_id}, but it was not given")
+    return image_to_pixels(init_image, spec.size)
 
-    def forward(self) -> torch.Tensor:
-        return self.pixels
+
+def row_start(spec: RenderSpec, filter_index: int, variant: int, photo: torch.Tensor | None) -> torch.Tensor:
+    """(3, H, W) float32 classic start pixels of one row, on the CPU: the photo, or the row's own noise."""
+    if photo is not None:
+        return photo
+    assert not isinstance(spec.init, ImageInit), "a request that starts from a photo has its pixels"
+    generator = torch.Generator().manual_seed(row_seed(spec.seed, filter_index, variant))
+    return torch.randn((3, *spec.size), generator=generator) * spec.init.std + spec.init.mean
 
 
 def _frequency_scale(height: int, width: int, device: torch.device) -> torch.Tensor:
@@ -35,6 +51,9 @@ def _frequency_scale(height: int, width: int, device: torch.device) -> torch.Ten
 
 class FourierImage(nn.Module):
     """A batch of images as decorrelated-color 1/f-scaled spectra."""
+
+    scale: torch.Tensor
+    mix: torch.Tensor
 
     def __init__(self, spectrum: torch.Tensor, size: tuple[int, int]) -> None:
         super().__init__()
@@ -52,7 +71,8 @@ class FourierImage(nn.Module):
     @classmethod
     def from_pixels(cls, pixels: torch.Tensor) -> "FourierImage":
         """The exact parameters whose forward() gives back ``pixels`` (B, 3, H, W) in 0..255."""
-        size = tuple(pixels.shape[-2:])
+        height, width = pixels.shape[-2:]
+        size = (height, width)
         unit = (pixels / 255).clamp(_EPS, 1 - _EPS)
         decorrelated = torch.logit(unit).permute(0, 2, 3, 1) @ torch.linalg.inv(COLOR_MIX.T)
         signal = decorrelated.permute(0, 3, 1, 2) * _SPECTRUM_GAIN

@@ -55,6 +55,13 @@ def configure_process(threads: int | None = None, processes: int = 1) -> int:
     return threads
 
 
+def pick_device(device: str) -> torch.device:
+    """The device a render runs on: ``auto`` is the GPU where there is one."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def process_device(device: str, process_index: int = 0) -> str:
     """The device for render process number ``process_index``: one GPU per process, round robin.
 

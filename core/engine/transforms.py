@@ -48,8 +48,9 @@ def random_warp(pixels: torch.Tensor, generators: list[torch.Generator], jitter:
         shift_x, shift_y, scale, angle = _draw(generator, jitter)
         cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
         # output -> input in normalized coordinates: rotate and zoom about the center, then shift
-        thetas.append([[cos, -sin * height / width, 2 * shift_x / width],
-                       [sin * width / height, cos, 2 * shift_y / height]])
+        thetas.append(
+            [[cos, -sin * height / width, 2 * shift_x / width], [sin * width / height, cos, 2 * shift_y / height]]
+        )
     theta = torch.tensor(thetas, dtype=padded.dtype, device=padded.device)  # (B, 2, 3)
     grid = F.affine_grid(theta, [batch, 3, height, width], align_corners=False)
     return F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)

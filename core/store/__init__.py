@@ -24,7 +24,7 @@ class Stores:
     uploads: ResultStorage
     upload_records: UploadRegistry
     webhooks: WebhookOutbox
-    pending: PendingJobs  # speed (issue 5): queued jobs by batch key, the result cache, batching stats
+    pending: PendingJobs  # queued jobs by batch key
     cache: PictureCache
     render_stats: RenderStats
 
@@ -42,8 +42,11 @@ class Stores:
             webhooks=WebhookOutbox(redis),
             pending=PendingJobs(redis),
             cache=PictureCache(
-                LocalStorage(settings.cache_dir), results.pictures, settings.cache_max_bytes,
-                max_idle_seconds=settings.retention_seconds, grace_seconds=settings.job_time_limit,
+                LocalStorage(settings.cache_dir),
+                results.pictures,
+                settings.cache_max_bytes,
+                max_idle_seconds=settings.retention_seconds,
+                grace_seconds=settings.job_time_limit,
             ),
             render_stats=RenderStats(redis),
         )

@@ -7,6 +7,7 @@ model's default size). Layers at other sizes are computed on request by a worker
 
 import asyncio
 import weakref
+from typing import cast
 
 from redis import Redis
 from redis.asyncio import BlockingConnectionPool
@@ -32,11 +33,12 @@ class CatalogStore:
         pipe.execute()
 
     def models(self) -> dict[str, ModelEntry]:
-        return {name: ModelEntry.model_validate_json(raw) for name, raw in self._redis.hgetall(_MODELS).items()}
+        entries = cast(dict[str, str], self._redis.hgetall(_MODELS))  # text: connect() decodes replies
+        return {name: ModelEntry.model_validate_json(raw) for name, raw in entries.items()}
 
     def published_names(self) -> set[str]:
         """The models published so far (cheap: no entry is read)."""
-        return set(self._redis.hkeys(_MODELS))
+        return set(cast(list[str], self._redis.hkeys(_MODELS)))
 
     def store_layers(self, model: str, size: tuple[int, int], answer: LayerAnswer) -> None:
         pipe = self._redis.pipeline()

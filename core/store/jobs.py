@@ -22,23 +22,24 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Mapping
 
 from redis import Redis
 
 from core.batching import batch_key
-from core.errors import InvalidCursor
+from core.errors import InvalidCursor, WorkerLost
 from core.jobs import (
     JOB_ID,
     Admission,
     BeatState,
     CancelOutcome,
     Claim,
-    FilterResult,
     JobError,
     JobRecord,
     JobStatus,
     Limits,
 )
+from core.pictures import Picture
 from core.spec import RenderSpec
 from core.store.pending import pending_key
 from core.store.webhook_outbox import NOTIFY_LUA
@@ -131,8 +132,14 @@ local function take(key, running, token, worker, max_attempts, stale, gave_up)
   return 'claimed'
 end
 """
-_LUA_CONSTANTS = {"QUEUED": _QUEUED, "ACTIVE": _ACTIVE, "BY_STATUS": _BY_STATUS, "FAIR": _FAIR, "TURNS": _TURNS,
-                  "OUTBOX": _OUTBOX}  # fmt: skip
+_LUA_CONSTANTS = {
+    "QUEUED": _QUEUED,
+    "ACTIVE": _ACTIVE,
+    "BY_STATUS": _BY_STATUS,
+    "FAIR": _FAIR,
+    "TURNS": _TURNS,
+    "OUTBOX": _OUTBOX,
+}
 
 # KEYS: job, index, queued, caller's active set, idempotency record ('' for none), pending jobs of its batch key.
 # ARGV: id, request json, steps, retention seconds, caller, webhook ('' for none), max queued, max active
@@ -274,6 +281,9 @@ return redis.call('ZRANGEBYSCORE', OUTBOX, '-inf', tonumber(now()) - tonumber(AR
 """
 
 
+UNBOUNDED = Limits()  # no queue or caller bound
+
+
 class JobStore:
     """Create, read, list and move jobs through their states (``redis`` must decode responses)."""
 
@@ -303,7 +313,7 @@ class JobStore:
         *,
         caller: str | None = None,
         webhook: str | None = None,
-        limits: Limits = Limits(),
+        limits: Limits = UNBOUNDED,
         idempotency: tuple[str, str] | None = None,
         idempotency_seconds: int = 24 * 3600,
     ) -> Admission:
@@ -317,12 +327,27 @@ class JobStore:
         job_id = uuid.uuid4().hex
         key, fingerprint = idempotency or ("", "")
         outcome, found = self._create(
-            keys=[_key(job_id), _index_key(caller), _QUEUED, _active_key(caller), _idempotency_key(caller, key),
-                  pending_key(batch_key(spec))],
-            args=[job_id, spec.model_dump_json(), spec.steps, self._retention, caller or "", webhook or "",
-                  limits.max_queued or 0, limits.max_active_per_caller or 0, fingerprint,
-                  min(idempotency_seconds, self._retention)],
-        )  # fmt: skip
+            keys=[
+                _key(job_id),
+                _index_key(caller),
+                _QUEUED,
+                _active_key(caller),
+                _idempotency_key(caller, key),
+                pending_key(batch_key(spec)),
+            ],
+            args=[
+                job_id,
+                spec.model_dump_json(),
+                spec.steps,
+                self._retention,
+                caller or "",
+                webhook or "",
+                limits.max_queued or 0,
+                limits.max_active_per_caller or 0,
+                fingerprint,
+                min(idempotency_seconds, self._retention),
+            ],
+        )
         if outcome == "conflict":
             return Admission(outcome, conflicting_id=found)
         return Admission(outcome, self.get(found) if found else None)
@@ -437,9 +462,7 @@ class JobStore:
             return "lost"
         return "cancel" if cancel_requested == "1" else "ok"
 
-    def succeed(
-        self, job_id: str, token: str, results: list[FilterResult], device: str, seconds: dict[str, float]
-    ) -> bool:
+    def succeed(self, job_id: str, token: str, results: list[Picture], device: str, seconds: dict[str, float]) -> bool:
         fields = {
             "results": json.dumps([r.model_dump() for r in results]),
             "device": device,
@@ -478,7 +501,7 @@ class JobStore:
         """Hand a running job whose heartbeat is older than ``stale_after_seconds`` back to the queue and the outbox."""
         return bool(self._requeue(keys=[_key(job_id), _RUNNING], args=[job_id, stale_after_seconds]))
 
-    def _finish_as(self, job_id: str, token: str, status: JobStatus, fields: dict[str, object]) -> bool:
+    def _finish_as(self, job_id: str, token: str, status: JobStatus, fields: Mapping[str, object]) -> bool:
         pairs = [item for pair in fields.items() for item in pair]
         return bool(self._finish(keys=[_key(job_id), _RUNNING], args=[token, status, *pairs]))
 
@@ -490,7 +513,7 @@ def _prelude(retention_seconds: int) -> str:
 
 def _claim_args(token: str, worker: str, max_attempts: int, stale_after_seconds: float) -> list[object]:
     gave_up = JobError(
-        type="WorkerLost",
+        type=WorkerLost.__name__,
         message=f"gave up after {max_attempts} attempts: the worker running this job stopped each time",
     )
     return [token, worker, max_attempts, stale_after_seconds, gave_up.model_dump_json()]

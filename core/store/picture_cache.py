@@ -1,10 +1,11 @@
 """The result cache: every picture rendered so far, under the key of everything that determines it
-(core.engine.identity). Torch-free.
+(its cache key). Torch-free.
 
-An entry is a small record in the cache directory naming its pictures in the PictureStore (by
-size and SHA-256) and the facts measured with them; the bytes live once, in the PictureStore, and
-jobs refer to the same bytes. A hit is checked first: an entry whose record is unreadable or whose
-picture is damaged or gone is removed and counts as a miss, so it is rendered again.
+An entry is a small record in the cache directory naming its files in the PictureStore (by size
+and SHA-256) and the picture they show (core.pictures.Picture: what was measured with it); the
+bytes live once, in the PictureStore, and jobs refer to the same bytes. A hit is checked first: an
+entry whose record is unreadable or whose files are damaged or gone is removed and counts as a
+miss, so it is rendered again.
 
 The cache is bounded: :meth:`PictureCache.trim` keeps the most recently used entries that fit in
 ``max_bytes`` (counting what live jobs hold, which is never deleted), drops entries unused for
@@ -17,39 +18,22 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 from pydantic import BaseModel, ValidationError, field_validator
 
+from core.pictures import Picture
 from core.store.files import LocalStorage, PictureRef, PictureStore
 
 _ENTRY = "entry"
 
 
-class RenderedPicture(Protocol):
-    """What the engine hands over for one picture (read-only)."""
-
-    @property
-    def png(self) -> bytes: ...
-    @property
-    def animation(self) -> bytes | None: ...
-    @property
-    def activation(self) -> float: ...
-    @property
-    def start_activation(self) -> float: ...
-    @property
-    def dead(self) -> bool: ...
-
-
 @dataclass(frozen=True)
-class CachedPicture:
-    """A picture in the cache: where its bytes are and what was measured with them."""
+class StoredPicture:
+    """A picture (without its bytes) and where its bytes are: what a job refers to."""
 
+    picture: Picture
     png: PictureRef
-    animation: PictureRef | None
-    activation: float
-    start_activation: float
-    dead: bool
+    webp: PictureRef | None  # the animation, when the picture has one
 
 
 @dataclass(frozen=True)
@@ -60,10 +44,10 @@ class Trimmed:
 
 
 class _Entry(BaseModel):
-    """An entry as stored: its pictures by role (png, webp, grid), the facts, the photo it came from."""
+    """An entry as stored: its files by role (png, webp, grid), the picture they show, the photo it came from."""
 
     pictures: dict[str, dict]
-    facts: dict[str, float | bool] | None = None
+    picture: Picture | None = None  # None for a grid
     photo: str | None = None
 
     @field_validator("pictures")
@@ -79,32 +63,36 @@ class _Entry(BaseModel):
 
 class PictureCache:
     def __init__(
-        self, entries: LocalStorage, pictures: PictureStore, max_bytes: int, max_idle_seconds: float, grace_seconds: float
+        self,
+        entries: LocalStorage,
+        pictures: PictureStore,
+        max_bytes: int,
+        max_idle_seconds: float,
+        grace_seconds: float,
     ) -> None:
         """``grace_seconds``: a picture used this recently may still be referred to by a batch in progress."""
         self._entries, self._pictures = entries, pictures
         self._max_bytes, self._max_idle, self._grace = max_bytes, max_idle_seconds, grace_seconds
 
-    def get(self, key: str) -> CachedPicture | None:
-        """The entry if it and its pictures are whole (and marks it used); otherwise removes it: a miss."""
+    def get(self, key: str) -> StoredPicture | None:
+        """The entry if it and its files are whole (and marks it used); otherwise removes it: a miss."""
         entry = self._whole(key)
-        if entry is None or entry.facts is None or "png" not in entry.pictures:
+        if entry is None or "png" not in entry.pictures:
             return None
-        refs = entry.refs()
-        try:
-            return CachedPicture(png=refs["png"], animation=refs.get("webp"), **entry.facts)  # type: ignore[arg-type]
-        except TypeError:  # facts of another shape
+        if entry.picture is None:  # an older layout's entry
             self._entries.delete(key)
             return None
+        refs = entry.refs()
+        return StoredPicture(entry.picture, refs["png"], refs.get("webp"))
 
-    def put(self, key: str, picture: RenderedPicture, photo: str | None) -> CachedPicture:
-        """Store a rendered picture (``photo``: the upload it started from) and its entry."""
+    def put(self, key: str, picture: Picture, photo: str | None) -> StoredPicture:
+        """Store a rendered picture's bytes (``photo``: the upload it started from) and its entry."""
+        assert picture.png is not None, "the engine hands over every picture with its PNG"
         png = self._pictures.add(picture.png)
-        animation = self._pictures.add(picture.animation) if picture.animation is not None else None
-        facts = {"activation": picture.activation, "start_activation": picture.start_activation, "dead": picture.dead}
-        refs = {"png": png, **({"webp": animation} if animation else {})}
-        self._write(key, refs, facts, photo)
-        return CachedPicture(png, animation, **facts)  # type: ignore[arg-type]
+        webp = self._pictures.add(picture.webp) if picture.webp is not None else None
+        described = picture.model_copy(update={"png": None, "webp": None, "animation": webp is not None})
+        self._write(key, {"png": png, **({"webp": webp} if webp else {})}, described, photo)
+        return StoredPicture(described, png, webp)
 
     def get_grid(self, keys: list[str], labels: list[str]) -> PictureRef | None:
         entry = self._whole(_grid_key(keys, labels))
@@ -152,8 +140,8 @@ class PictureCache:
         self._entries.delete(key)
         return None
 
-    def _write(self, key: str, refs: dict[str, PictureRef], facts: dict | None, photo: str | None) -> None:
-        entry = _Entry(pictures={role: ref.as_json() for role, ref in refs.items()}, facts=facts, photo=photo)
+    def _write(self, key: str, refs: dict[str, PictureRef], picture: Picture | None, photo: str | None) -> None:
+        entry = _Entry(pictures={role: ref.as_json() for role, ref in refs.items()}, picture=picture, photo=photo)
         self._entries.put(key, _ENTRY, entry.model_dump_json().encode())
 
     def _all(self) -> list[tuple[str, _Entry | None]]:

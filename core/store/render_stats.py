@@ -25,10 +25,6 @@ class RenderStatsSnapshot:
         return self.batch_jobs / self.batches if self.batches else 0.0
 
     @property
-    def average_batch_rows(self) -> float:
-        return self.batch_rows / self.batches if self.batches else 0.0
-
-    @property
     def average_queue_seconds(self) -> float:
         return self.queue_seconds / self.batch_jobs if self.batch_jobs else 0.0
 
@@ -52,6 +48,12 @@ class RenderStats:
         pipe.execute()
 
     def read(self) -> RenderStatsSnapshot:
-        fields = self._redis.hgetall(_KEY)
-        return RenderStatsSnapshot(**{name: float(value) if name == "queue_seconds" else int(value)
-                                      for name, value in fields.items()})  # fmt: skip
+        fields: dict[str, str] = self._redis.hgetall(_KEY)
+        return RenderStatsSnapshot(
+            batches=int(fields.get("batches", 0)),
+            batch_jobs=int(fields.get("batch_jobs", 0)),
+            batch_rows=int(fields.get("batch_rows", 0)),
+            queue_seconds=float(fields.get("queue_seconds", 0.0)),
+            pictures_cached=int(fields.get("pictures_cached", 0)),
+            pictures_rendered=int(fields.get("pictures_rendered", 0)),
+        )

@@ -6,6 +6,8 @@ whose record is gone, and the cached pictures made from them. The record is writ
 file, so a file without one is garbage.
 """
 
+from typing import cast
+
 from redis import Redis
 
 _UPLOAD = "filterviz:upload:"  # + image id
@@ -27,7 +29,7 @@ class UploadRegistry:
 
     def size(self, image_id: str) -> tuple[int, int] | None:
         """(width, height) of the uploaded image; None if unknown."""
-        raw = self._redis.get(_UPLOAD_SIZE + image_id)
+        raw = cast(str | None, self._redis.get(_UPLOAD_SIZE + image_id))  # text: connect() decodes replies
         if raw is None:
             return None
         width, height = raw.split("x")

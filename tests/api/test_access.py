@@ -12,9 +12,16 @@ JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": [0, 1], "s
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v1/jobs"), ("POST", "/v1/jobs"), ("GET", f"/v1/jobs/{'a' * 32}"), ("DELETE", f"/v1/jobs/{'a' * 32}"),
-     ("POST", "/v1/images"), ("GET", "/v1/models"), ("GET", "/v1/models/efficientnet_lite0/layers")],
-)  # fmt: skip
+    [
+        ("GET", "/v1/jobs"),
+        ("POST", "/v1/jobs"),
+        ("GET", f"/v1/jobs/{'a' * 32}"),
+        ("DELETE", f"/v1/jobs/{'a' * 32}"),
+        ("POST", "/v1/images"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/efficientnet_lite0/layers"),
+    ],
+)
 def test_with_keys_configured_every_v1_route_needs_a_valid_one(app_client: AppClient, method: str, path: str) -> None:
     client = app_client(api_keys=KEY_DIGESTS)
     for headers, detail, challenge in [
@@ -46,9 +53,13 @@ def test_a_key_sees_only_its_own_jobs(app_client: AppClient, scratch: tuple[Sett
     job_id = job["id"]
     scratch[1].results.put(job_id, "grid.png", b"alice's picture")
 
-    for method, path in [("GET", f"/v1/jobs/{job_id}"), ("POST", f"/v1/jobs/{job_id}/cancel"),
-                         ("DELETE", f"/v1/jobs/{job_id}"), ("GET", f"/v1/jobs/{job_id}/grid.png"),
-                         ("GET", f"/v1/jobs/{job_id}/filters/0.png")]:  # fmt: skip
+    for method, path in [
+        ("GET", f"/v1/jobs/{job_id}"),
+        ("POST", f"/v1/jobs/{job_id}/cancel"),
+        ("DELETE", f"/v1/jobs/{job_id}"),
+        ("GET", f"/v1/jobs/{job_id}/grid.png"),
+        ("GET", f"/v1/jobs/{job_id}/filters/0.png"),
+    ]:
         response = client.request(method, path, headers=bearer(BOB))
         assert response.status_code == 404 and response.json()["detail"] == f"no job '{job_id}'", (method, path)
     assert client.get("/v1/jobs", headers=bearer(BOB)).json()["jobs"] == []

@@ -67,39 +67,94 @@ def chunks(total: int) -> Iterator[bytes]:
 
 PNG, JPEG = encode(noise(), "PNG"), encode(noise(), "JPEG")
 REFUSALS = [
-    ("truncated PNG", dict(content=PNG[: len(PNG) // 2], headers={"content-type": "image/png"}), 422,
-     "the image is truncated or corrupt"),
-    ("truncated JPEG", dict(content=JPEG[: len(JPEG) // 2], headers={"content-type": "image/jpeg"}), 422,
-     "the image is truncated or corrupt"),
-    ("corrupt PNG", dict(content=corrupt_png(), headers={"content-type": "image/png"}), 422,
-     "the image is truncated or corrupt"),
-    ("JPEG header only", dict(content=JPEG[:200], headers={"content-type": "image/jpeg"}), 422,
-     "not a readable image"),
-    ("GIF as PNG", dict(content=encode(noise(), "GIF"), headers={"content-type": "image/png"}), 422,
-     "not a readable image: PNG, JPEG are accepted"),
-    ("WebP", dict(content=encode(noise(), "WEBP"), headers={"content-type": "image/webp"}), 415,
-     "send multipart/form-data with a field 'file'"),
+    (
+        "truncated PNG",
+        dict(content=PNG[: len(PNG) // 2], headers={"content-type": "image/png"}),
+        422,
+        "the image is truncated or corrupt",
+    ),
+    (
+        "truncated JPEG",
+        dict(content=JPEG[: len(JPEG) // 2], headers={"content-type": "image/jpeg"}),
+        422,
+        "the image is truncated or corrupt",
+    ),
+    (
+        "corrupt PNG",
+        dict(content=corrupt_png(), headers={"content-type": "image/png"}),
+        422,
+        "the image is truncated or corrupt",
+    ),
+    ("JPEG header only", dict(content=JPEG[:200], headers={"content-type": "image/jpeg"}), 422, "not a readable image"),
+    (
+        "GIF as PNG",
+        dict(content=encode(noise(), "GIF"), headers={"content-type": "image/png"}),
+        422,
+        "not a readable image: PNG, JPEG are accepted",
+    ),
+    (
+        "WebP",
+        dict(content=encode(noise(), "WEBP"), headers={"content-type": "image/webp"}),
+        415,
+        "send multipart/form-data with a field 'file'",
+    ),
     ("PNG as text", dict(content=PNG, headers={"content-type": "text/plain"}), 415, "send multipart/form-data"),
     ("no content type", dict(content=PNG), 415, "send multipart/form-data"),
-    ("PNG bomb", dict(content=png_declaring(100_000, 100_000), headers={"content-type": "image/png"}), 422,
-     "not a readable image"),  # beyond Pillow's own bomb limit: refused before the header is trusted
-    ("PNG too many pixels", dict(content=png_declaring(5000, 5000), headers={"content-type": "image/png"}), 422,
-     "the image is 5000x5000 = 25000000 pixels; at most 1000000 are accepted"),
-    ("JPEG too many pixels", dict(content=jpeg_declaring(60_000, 60_000), headers={"content-type": "image/jpeg"}),
-     422, "not a readable image"),
-    ("JPEG just too many pixels", dict(content=jpeg_declaring(2000, 1000), headers={"content-type": "image/jpeg"}),
-     422, "the image is 2000x1000 = 2000000 pixels; at most 1000000 are accepted"),
-    ("declared too large", dict(content=b"\0" * 100_001, headers={"content-type": "image/png"}), 413,
-     "the image is larger than 100000 bytes"),
-    ("chunked too large", dict(content=chunks(200_000), headers={"content-type": "image/png"}), 413,
-     "the image is larger than 100000 bytes"),
-    ("multipart too large", dict(files={"file": ("a.png", b"\0" * 100_001, "image/png")}), 413,
-     "the image is larger than 100000 bytes"),
-    ("animated PNG", dict(content=animated("PNG"), headers={"content-type": "image/png"}), 422,
-     "the image has 3 frames; send one still picture, not an animation"),
-    ("multi-picture JPEG", dict(content=animated("MPO"), headers={"content-type": "image/jpeg"}), 422,
-     "the image has 3 frames; send one still picture, not an animation"),
-]  # fmt: skip
+    (
+        "PNG bomb",
+        dict(content=png_declaring(100_000, 100_000), headers={"content-type": "image/png"}),
+        422,
+        "not a readable image",
+    ),  # beyond Pillow's own bomb limit: refused before the header is trusted
+    (
+        "PNG too many pixels",
+        dict(content=png_declaring(5000, 5000), headers={"content-type": "image/png"}),
+        422,
+        "the image is 5000x5000 = 25000000 pixels; at most 1000000 are accepted",
+    ),
+    (
+        "JPEG too many pixels",
+        dict(content=jpeg_declaring(60_000, 60_000), headers={"content-type": "image/jpeg"}),
+        422,
+        "not a readable image",
+    ),
+    (
+        "JPEG just too many pixels",
+        dict(content=jpeg_declaring(2000, 1000), headers={"content-type": "image/jpeg"}),
+        422,
+        "the image is 2000x1000 = 2000000 pixels; at most 1000000 are accepted",
+    ),
+    (
+        "declared too large",
+        dict(content=b"\0" * 100_001, headers={"content-type": "image/png"}),
+        413,
+        "the image is larger than 100000 bytes",
+    ),
+    (
+        "chunked too large",
+        dict(content=chunks(200_000), headers={"content-type": "image/png"}),
+        413,
+        "the image is larger than 100000 bytes",
+    ),
+    (
+        "multipart too large",
+        dict(files={"file": ("a.png", b"\0" * 100_001, "image/png")}),
+        413,
+        "the image is larger than 100000 bytes",
+    ),
+    (
+        "animated PNG",
+        dict(content=animated("PNG"), headers={"content-type": "image/png"}),
+        422,
+        "the image has 3 frames; send one still picture, not an animation",
+    ),
+    (
+        "multi-picture JPEG",
+        dict(content=animated("MPO"), headers={"content-type": "image/jpeg"}),
+        422,
+        "the image has 3 frames; send one still picture, not an animation",
+    ),
+]
 
 
 @pytest.mark.parametrize(("what", "request_args", "status", "detail"), REFUSALS, ids=[case[0] for case in REFUSALS])

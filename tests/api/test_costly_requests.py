@@ -11,9 +11,9 @@ import pytest
 
 from core.settings import Settings
 from core.store import Stores
+from testkit.services import settings_env, start_api
 from tests.api_fixtures import CATALOG, AppClient
 from tests.responsiveness import HealthProbe
-from tests.service_fixtures import settings_env, start_api
 
 HUGE_FILTER_SPEC = ",".join(["0-1048576"] * 1000)  # 10 KB of ranges as wide as the old parser allowed
 DEFAULT_LIMITS = {
@@ -113,10 +113,12 @@ def test_a_10kb_filter_spec_of_huge_ranges_is_refused_at_once_and_healthz_answer
 
 @pytest.mark.parametrize(
     ("body", "loc", "words"),
-    [(HOSTILE_WORK, ["body"], "at most 250 TFLOP per job (FILTERVIZ_MAX_JOB_TFLOP)"),
-     (HOSTILE_FRAMES, ["body", "snapshots"], "at most 4096 MB per job (FILTERVIZ_MEMORY_BUDGET_MB)")],
+    [
+        (HOSTILE_WORK, ["body"], "at most 250 TFLOP per job (FILTERVIZ_MAX_JOB_TFLOP)"),
+        (HOSTILE_FRAMES, ["body", "snapshots"], "at most 4096 MB per job (FILTERVIZ_MEMORY_BUDGET_MB)"),
+    ],
     ids=["work", "frames"],
-)  # fmt: skip
+)
 def test_a_job_beyond_the_per_job_limits_is_refused_at_once_and_healthz_answers(
     lone_api: str, body: dict, loc: list[str], words: str
 ) -> None:
@@ -135,8 +137,9 @@ def test_the_estimate_names_the_work_and_admits_the_seeds_workload(
 ) -> None:
     client = app_client(**DEFAULT_LIMITS)
     refused = client.post("/v1/jobs", json=HOSTILE_WORK).json()["errors"][0]["msg"]
-    assert refused.startswith("this job is about 1,876.3 TFLOP of work (240 pictures x 1000 steps x 2 views "
-                              "through blocks.2 at 536x536)"), refused  # fmt: skip
+    assert refused.startswith(
+        "this job is about 1,876.3 TFLOP of work (240 pictures x 1000 steps x 2 views through blocks.2 at 536x536)"
+    ), refused
 
     seed_like = {**BLOCK, "filters": "0-19", "steps": 20, "size": 128}
     readme = {**BLOCK, "filters": "0-7", "method": "robust"}

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import httpx
 
+from testkit.services import service_settings_for, settings_env, start_api
 from tests.responsiveness import HealthProbe
-from tests.service_fixtures import (
-    redis_db,
-    service_settings_for,
-    settings_env,
-    start_api,
-)
+from tests.service_fixtures import redis_db
 
 SIDE = 6300  # 39.7 million pixels, within the default FILTERVIZ_MAX_IMAGE_PIXELS
 UPLOADS = 20
@@ -62,8 +58,10 @@ def test_concurrent_uploads_of_a_huge_picture_share_a_bounded_decode_budget(redi
     finally:
         api.stop()
 
-    print(f"peak RSS grew by {growth:.0f} MB; statuses {sorted(a.status_code for a in answers)}; "
-          f"/healthz worst {probe.worst * 1000:.0f} ms; {sorted(round(x * 1000) for x in probe.latencies)[-10:]}")  # fmt: skip
+    print(
+        f"peak RSS grew by {growth:.0f} MB; statuses {sorted(a.status_code for a in answers)}; "
+        f"/healthz worst {probe.worst * 1000:.0f} ms; {sorted(round(x * 1000) for x in probe.latencies)[-10:]}"
+    )
     assert {a.status_code for a in answers} <= {201, 503}, [a.text for a in answers if a.status_code not in (201, 503)]
     assert all(a.json()["width"] == SIDE for a in answers if a.status_code == 201)
     assert all(a.headers["retry-after"].isdigit() for a in answers if a.status_code == 503)

@@ -3,15 +3,28 @@
 import httpx
 
 from core.store import Stores
-from tests.service_fixtures import wait_until
+from testkit.services import wait_until
 
 SEED_TABLE = [
-    "block1_conv1", "block1_conv2", "block1_pool",
-    "block2_conv1", "block2_conv2", "block2_pool",
-    "block3_conv1", "block3_conv2", "block3_conv3", "block3_pool",
-    "block4_conv1", "block4_conv2", "block4_conv3", "block4_pool",
-    "block5_conv1", "block5_conv2", "block5_conv3", "block5_pool",
-]  # fmt: skip
+    "block1_conv1",
+    "block1_conv2",
+    "block1_pool",
+    "block2_conv1",
+    "block2_conv2",
+    "block2_pool",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block3_pool",
+    "block4_conv1",
+    "block4_conv2",
+    "block4_conv3",
+    "block4_pool",
+    "block5_conv1",
+    "block5_conv2",
+    "block5_conv3",
+    "block5_pool",
+]
 
 
 def test_models_say_whether_the_workers_have_their_weights(client: httpx.Client) -> None:

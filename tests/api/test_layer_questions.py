@@ -17,9 +17,9 @@ from core.settings import Settings
 from core.store import Stores
 from core.store.connection import connect
 from filterviz.redis_server import embedded_redis
+from testkit.services import service_settings_for, settings_env, start_api
 from tests.api_fixtures import BLOCK, CATALOG, AppClient
 from tests.responsiveness import HealthProbe
-from tests.service_fixtures import service_settings_for, settings_env, start_api
 
 WAIT_SECONDS = 2.0
 LAYERS_URL = f"/v1/models/{CATALOG.name}/layers"

@@ -38,9 +38,14 @@ def test_a_refused_job_leaves_no_record(bare_client: TestClient, scratch: tuple[
 
 def _entry(name: str) -> ModelEntry:
     return ModelEntry(
-        name=name, description="", default_size=224, weights_file="", weights_available=False, num_classes=1000,
+        name=name,
+        description="",
+        default_size=224,
+        weights_file="",
+        weights_available=False,
+        num_classes=1000,
         layers=[],
-    )  # fmt: skip
+    )
 
 
 def test_a_served_model_still_loading_is_503_not_unknown(scratch: tuple[Settings, Stores]) -> None:

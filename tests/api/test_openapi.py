@@ -8,10 +8,18 @@ def test_the_openapi_document_describes_the_service(client: httpx.Client) -> Non
     paths = document["paths"]
 
     assert set(paths) == {
-        "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/cancel", "/v1/jobs/{job_id}/filters/{n}.png",
-        "/v1/jobs/{job_id}/filters/{n}.webp", "/v1/jobs/{job_id}/grid.png", "/v1/images", "/v1/models",
-        "/v1/models/{name}/layers", "/healthz", "/readyz",
-    }  # fmt: skip
+        "/v1/jobs",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/cancel",
+        "/v1/jobs/{job_id}/filters/{n}.png",
+        "/v1/jobs/{job_id}/filters/{n}.webp",
+        "/v1/jobs/{job_id}/grid.png",
+        "/v1/images",
+        "/v1/models",
+        "/v1/models/{name}/layers",
+        "/healthz",
+        "/readyz",
+    }
     submit = paths["/v1/jobs"]["post"]
     assert set(submit["requestBody"]["content"]["application/json"]["examples"]) == {"seed", "small", "cat"}
     assert submit["responses"]["202"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Job"}

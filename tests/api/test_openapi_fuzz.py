@@ -18,7 +18,7 @@ from schemathesis.checks import (
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
-)  # fmt: skip
+)
 from starlette.types import Receive, Scope, Send
 
 from api.app import create_app
@@ -27,8 +27,15 @@ from core.store import Stores
 from tests.api_fixtures import ALICE, CATALOG, KEY_DIGESTS, bearer
 
 EXAMPLES_PER_OPERATION = 60
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance, negative_data_rejection, ignored_auth]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+    ignored_auth,
+]
 
 
 class DeferredApp:

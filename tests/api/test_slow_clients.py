@@ -7,12 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.service_fixtures import (
-    redis_db,
-    service_settings_for,
-    settings_env,
-    start_api,
-)
+from testkit.services import service_settings_for, settings_env, start_api
+from tests.service_fixtures import redis_db
 
 READ_TIMEOUT_SECONDS = 1.0
 PATIENCE_SECONDS = 4.0  # how long the test waits for the server to give up on the client
@@ -60,7 +56,9 @@ def test_headers_sent_too_slowly_are_answered_408(api_address: tuple[str, int], 
     seconds, answer = held_for(api_address, sent)
 
     assert seconds < READ_TIMEOUT_SECONDS + 1.5, f"the connection was held {seconds:.1f} s"
-    assert problem(answer)["detail"] == "the request was not received within 1 s (FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS)"
+    assert (
+        problem(answer)["detail"] == "the request was not received within 1 s (FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS)"
+    )
 
 
 def test_a_body_sent_too_slowly_is_answered_408(api_address: tuple[str, int]) -> None:

@@ -27,9 +27,11 @@ def submit_from_cat(client, **fields: object) -> dict:
 
 @pytest.mark.parametrize(
     ("limits", "size"),
-    [({"min_size": 16, "max_size": 512}, [128, 192]),  # the short side at the default 128
-     ({"min_size": 16, "max_size": 96}, [64, 96])],  # the long side at the limit, the aspect ratio kept
-)  # fmt: skip
+    [
+        ({"min_size": 16, "max_size": 512}, [128, 192]),  # the short side at the default 128
+        ({"min_size": 16, "max_size": 96}, [64, 96]),
+    ],  # the long side at the limit, the aspect ratio kept
+)
 def test_a_photo_without_a_size_keeps_its_aspect_ratio(app_client: AppClient, limits: dict, size: list) -> None:
     job = submit_from_cat(app_client(**limits))
     assert job["request"]["size"] == size  # [height, width], in the job record

@@ -1,5 +1,6 @@
 """Checks of a render request against the limits, the published catalog and the uploads (no HTTP)."""
 
+from api.deps import start_image
 from api.validation import catalog_errors, limit_errors, upload_errors
 from core.settings import Settings
 from core.spec import RenderSpec
@@ -68,11 +69,14 @@ def test_a_start_image_must_have_been_uploaded_by_the_same_caller(scratch: tuple
     request = spec(init={"type": "image", "image_id": image_id})
     unknown = [(["body", "init", "image_id"], f"no uploaded image '{image_id}'; upload one with POST /v1/images")]
 
-    assert messages(upload_errors(request, stores, None)) == unknown
+    def errors(caller: str | None) -> list:
+        return upload_errors(request, start_image(stores, request, caller))
+
+    assert messages(errors(None)) == unknown
     stores.upload_records.add(image_id, "alice")
     stores.uploads.put(image_id, UPLOAD_SOURCE, b"an image")
-    assert upload_errors(request, stores, "alice") == []
-    assert messages(upload_errors(request, stores, "bob")) == unknown  # another key's image
-    assert messages(upload_errors(request, stores, None)) == unknown
+    assert errors("alice") == []
+    assert messages(errors("bob")) == unknown  # another key's image
+    assert messages(errors(None)) == unknown
     stores.uploads.delete(image_id)
-    assert messages(upload_errors(request, stores, "alice")) == unknown  # its file is gone
+    assert messages(errors("alice")) == unknown  # its file is gone

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from core.errors import InvalidImage
-from core.images import ImageSize, PixelBudget, image_id_for, image_size, open_image
+from core.images import ImageSize, image_id_for, image_size, open_image
 
 
 def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -30,8 +30,11 @@ def test_transparent_pixels_become_white():
 
 @pytest.mark.parametrize(
     "data, message",
-    [(b"", "the image is empty"), (b"GIF89a not really", "not a readable image: PNG, JPEG are accepted"),
-     (encoded(Image.new("RGB", (8, 8)), "GIF"), "not a readable image")],
+    [
+        (b"", "the image is empty"),
+        (b"GIF89a not really", "not a readable image: PNG, JPEG are accepted"),
+        (encoded(Image.new("RGB", (8, 8)), "GIF"), "not a readable image"),
+    ],
 )
 def test_non_images_are_refused(data, message):
     with pytest.raises(InvalidImage, match=message):
@@ -52,19 +55,6 @@ def test_truncated_images_are_refused(cat_jpeg):
 def test_image_ids_are_content_hashes(cat_jpeg):
     assert image_id_for(cat_jpeg) == image_id_for(bytes(cat_jpeg))
     assert len(image_id_for(cat_jpeg)) == 32 and image_id_for(cat_jpeg) != image_id_for(b"x")
-
-
-def test_the_decode_budget_lets_pictures_through_while_their_pixels_fit():
-    budget = PixelBudget(100)
-    first = budget.take(60)
-    assert first == 60 and budget.take(60) is None  # would hold 120 pixels at once
-    budget.give_back(first)
-    assert budget.take(60) == 60
-
-
-def test_a_picture_larger_than_the_whole_budget_decodes_alone():
-    budget = PixelBudget(100)
-    assert budget.take(1000) == 100 and budget.take(1) is None
 
 
 def test_the_header_alone_tells_the_size_and_refuses_bombs(cat_jpeg):

@@ -2,9 +2,9 @@
 
 from itertools import pairwise
 
+from core.engine.batch_plan import rows_per_chunk
 from core.engine.layers import layer_costs, list_layers, resolve_layer
 from core.engine.optimizers import RobustAscent
-from core.engine.render import rows_per_chunk
 from core.engine.transforms import STANDARD
 from core.job_cost import ROBUST_PAD, ROBUST_VIEWS, LayerCost, frame_count, held_bytes, work_flops
 from core.spec import RenderSpec

@@ -16,11 +16,18 @@ def test_filter_specs(text, filters):
 
 @pytest.mark.parametrize(
     "text, message",
-    [("a", "cannot read 'a' as a filter"), ("5-2", "runs backwards"), ("1,,2", "cannot read ''"),
-     ("-3", "cannot read '-3'"), ("0-99999999", "beyond any layer's filter count"),
-     ("0-1048576", "filter 1048576 is beyond any layer's filter count \\(at most 8191\\)"),
-     ("\u0663", "cannot read '\u0663' as a filter"), ("\uff10-\uff13", "cannot read '\uff10-\uff13'"),
-     ("1-\u0663", "cannot read"), ("3" * 5000, "the filter string is 5000 characters long; at most 4096")],
+    [
+        ("a", "cannot read 'a' as a filter"),
+        ("5-2", "runs backwards"),
+        ("1,,2", "cannot read ''"),
+        ("-3", "cannot read '-3'"),
+        ("0-99999999", "beyond any layer's filter count"),
+        ("0-1048576", "filter 1048576 is beyond any layer's filter count \\(at most 8191\\)"),
+        ("\u0663", "cannot read '\u0663' as a filter"),
+        ("\uff10-\uff13", "cannot read '\uff10-\uff13'"),
+        ("1-\u0663", "cannot read"),
+        ("3" * 5000, "the filter string is 5000 characters long; at most 4096"),
+    ],
 )
 def test_bad_filter_specs_say_what_is_wrong(text, message):
     with pytest.raises(ValueError, match=message):
@@ -56,10 +63,16 @@ def test_a_spec_is_normalized():
 
 @pytest.mark.parametrize(
     "fields, location",
-    [({"filters": [-1]}, "filters"), ({"steps": 0}, "steps"), ({"step_size": float("nan")}, "step_size"),
-     ({"size": [0, 5]}, "size"), ({"colour": "red"}, "colour"), ({"method": "magic"}, "method"),
-     ({"init": {"type": "image", "image_id": "../etc/passwd"}}, "init.image.image_id"),
-     ({"init": {"type": "noise", "std": -1}}, "init.noise.std")],
+    [
+        ({"filters": [-1]}, "filters"),
+        ({"steps": 0}, "steps"),
+        ({"step_size": float("nan")}, "step_size"),
+        ({"size": [0, 5]}, "size"),
+        ({"colour": "red"}, "colour"),
+        ({"method": "magic"}, "method"),
+        ({"init": {"type": "image", "image_id": "../etc/passwd"}}, "init.image.image_id"),
+        ({"init": {"type": "noise", "std": -1}}, "init.noise.std"),
+    ],
 )
 def test_bad_fields_are_named(fields, location):
     with pytest.raises(ValidationError) as error:

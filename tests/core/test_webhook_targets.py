@@ -22,15 +22,27 @@ from core.webhook_targets import resolve_target
         ("http://2130706433/hook", "resolves to 127.0.0.1"),  # ... and as one number
         ("http://[::ffff:127.0.0.1]/hook", "resolves to ::ffff:127.0.0.1 (= 127.0.0.1)"),
         ("http://224.0.0.1/hook", "resolves to 224.0.0.1"),
-        ("http://[64:ff9b::a9fe:a9fe]/hook", "resolves to 64:ff9b::a9fe:a9fe (= 169.254.169.254)"),  # NAT64 of 169.254.169.254
+        (
+            "http://[64:ff9b::a9fe:a9fe]/hook",
+            "resolves to 64:ff9b::a9fe:a9fe (= 169.254.169.254)",
+        ),  # NAT64 of 169.254.169.254
         ("http://[64:ff9b::7f00:1]/hook", "resolves to 64:ff9b::7f00:1 (= 127.0.0.1)"),  # ... of 127.0.0.1
         ("http://[64:ff9b:1::808:808]/hook", "resolves to 64:ff9b:1::808:808"),  # a local-use NAT64 prefix
-        ("http://[2002:a9fe:a9fe::]/hook", "resolves to 2002:a9fe:a9fe:: (= 169.254.169.254)"),  # 6to4 of 169.254.169.254
+        (
+            "http://[2002:a9fe:a9fe::]/hook",
+            "resolves to 2002:a9fe:a9fe:: (= 169.254.169.254)",
+        ),  # 6to4 of 169.254.169.254
         ("http://[2002:c0a8:1::1]/hook", "resolves to 2002:c0a8:1::1 (= 192.168.0.1)"),  # ... of 192.168.0.1
         ("http://[::7f00:1]/hook", "resolves to ::127.0.0.1 (= 127.0.0.1)"),  # IPv4-compatible 127.0.0.1
         ("http://[::a00:1]/hook", "resolves to ::10.0.0.1 (= 10.0.0.1)"),  # ... 10.0.0.1
-        ("http://[::ffff:0:a9fe:a9fe]/hook", "resolves to ::ffff:0:a9fe:a9fe (= 169.254.169.254)"),  # IPv4-translated (SIIT)
-        ("http://[::ffff:a9fe:a9fe]/hook", "resolves to ::ffff:169.254.169.254 (= 169.254.169.254)"),  # IPv4-mapped, in hex
+        (
+            "http://[::ffff:0:a9fe:a9fe]/hook",
+            "resolves to ::ffff:0:a9fe:a9fe (= 169.254.169.254)",
+        ),  # IPv4-translated (SIIT)
+        (
+            "http://[::ffff:a9fe:a9fe]/hook",
+            "resolves to ::ffff:169.254.169.254 (= 169.254.169.254)",
+        ),  # IPv4-mapped, in hex
         ("http://[fec0::1]/hook", "resolves to fec0::1"),  # site-local
         ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook", "resolves to 2001:0:4136"),  # Teredo
         ("ftp://example.com/hook", "a webhook must be an absolute http:// or https:// URL"),

@@ -13,18 +13,9 @@ from api.schemas import JobRequest
 from core.settings import Settings
 from core.store import Stores
 from core.store.connection import connect
+from testkit.services import ServiceProcess, service_settings_for, settings_env, start_api, start_worker, wait_until
 from tests.api_fixtures import ALICE, BOB, KEY_DIGESTS, bearer
-from tests.service_fixtures import (
-    ServiceProcess,
-    finished,
-    redis_db,
-    service_settings_for,
-    settings_env,
-    start_api,
-    start_worker,
-    wait_for_job,
-    wait_until,
-)  # fmt: skip
+from tests.service_fixtures import finished, redis_db, wait_for_job
 
 SOFT_LIMIT_SECONDS = 8
 TINY = {"model": "efficientnet_lite0", "layer": "blocks.1", "filters": [0], "size": 32, "steps": 2}
@@ -33,14 +24,16 @@ TINY = {"model": "efficientnet_lite0", "layer": "blocks.1", "filters": [0], "siz
 @pytest.fixture(scope="module")
 def queue_settings(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("fair-queue")
-    settings = service_settings_for(redis_db(redis_server, 6), root).model_copy(update={
-        "api_keys": KEY_DIGESTS,
-        "max_filters": 64,
-        "job_soft_time_limit": SOFT_LIMIT_SECONDS,
-        "job_time_limit": SOFT_LIMIT_SECONDS + 30,
-        "batch_wait_seconds": 1.0,  # room for a second request to join the first one's batch
-        "dispatch_grace_seconds": 1.0,
-    })  # fmt: skip
+    settings = service_settings_for(redis_db(redis_server, 6), root).model_copy(
+        update={
+            "api_keys": KEY_DIGESTS,
+            "max_filters": 64,
+            "job_soft_time_limit": SOFT_LIMIT_SECONDS,
+            "job_time_limit": SOFT_LIMIT_SECONDS + 30,
+            "batch_wait_seconds": 1.0,  # room for a second request to join the first one's batch
+            "dispatch_grace_seconds": 1.0,
+        }
+    )
     connect(settings.redis_url).flushdb()
     return settings
 
@@ -126,8 +119,10 @@ def test_a_batch_mates_time_out_fails_only_the_job_that_ran_too_long(queue_api: 
     slow = {**quick, "layer": "blocks.6", "filters": "0-62"}  # same batch key: they share a batch
     with client_for(queue_api, ALICE) as client:
         small, big = post(client, quick), post(client, slow)
-        jobs = {job_id: wait_for_job(client, job_id, finished, timeout=4 * SOFT_LIMIT_SECONDS + 60)
-                for job_id in (small, big)}  # fmt: skip
+        jobs = {
+            job_id: wait_for_job(client, job_id, finished, timeout=4 * SOFT_LIMIT_SECONDS + 60)
+            for job_id in (small, big)
+        }
 
     assert jobs[big]["status"] == "failed" and jobs[big]["error"]["type"] == "TimeLimitExceeded"
     assert jobs[small]["status"] == "succeeded", jobs[small]["error"]

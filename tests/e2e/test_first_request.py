@@ -8,7 +8,7 @@ import httpx
 from core.settings import MODEL_NAMES
 from filterviz.redis_server import embedded_redis
 from filterviz.service import worker_command
-from tests.service_fixtures import ServiceProcess, service_settings_for, settings_env, start_api
+from testkit.services import ServiceProcess, service_settings_for, settings_env, start_api
 
 README_JOB = {"model": "efficientnet_lite0", "layer": "blocks.4", "filters": "0-7", "method": "robust"}
 START_TIMEOUT_SECONDS = 120.0

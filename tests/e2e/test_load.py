@@ -2,8 +2,8 @@
 
 import asyncio
 
-from bench.load import POLL, SUBMIT, run_load
-from tests.service_fixtures import ServiceProcess
+from testkit.load import POLL, SUBMIT, run_load
+from testkit.services import ServiceProcess
 
 CLIENTS, SECONDS = 10, 5.0
 

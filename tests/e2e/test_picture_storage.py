@@ -10,13 +10,19 @@ LIST_BYTES = 1024  # what a job of four filters adds on top of its pictures: the
 
 
 def stored_bytes(settings: Settings) -> int:
-    return sum(path.stat().st_size for root in (settings.storage_dir, settings.cache_dir)
-               for path in root.rglob("*") if path.is_file())  # fmt: skip
+    return sum(
+        path.stat().st_size
+        for root in (settings.storage_dir, settings.cache_dir)
+        for path in root.rglob("*")
+        if path.is_file()
+    )
 
 
 def test_repeated_requests_add_only_their_lists_of_pictures(client: httpx.Client, service_settings: Settings) -> None:
-    specs = [{"model": "efficientnet_lite0", "layer": "blocks.1", "filters": "0-3", "steps": 2, "size": 48,
-              "seed": 5400 + i} for i in range(DISTINCT)]  # fmt: skip
+    specs = [
+        {"model": "efficientnet_lite0", "layer": "blocks.1", "filters": "0-3", "steps": 2, "size": 48, "seed": 5400 + i}
+        for i in range(DISTINCT)
+    ]
     before = stored_bytes(service_settings)
     firsts = [wait_for_job(client, submit(client, spec)["id"], finished) for spec in specs]
     distinct = stored_bytes(service_settings) - before

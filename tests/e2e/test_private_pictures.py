@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.services import ServiceProcess, start_api, wait_until
 from tests.api_fixtures import ALICE, BOB, KEY_DIGESTS, bearer
-from tests.service_fixtures import ServiceProcess, finished, start_api, wait_until
+from tests.service_fixtures import finished
 
 CAT = Path(__file__).parents[1] / "data" / "cat.jpg"
 SPEC = {"model": "efficientnet_lite0", "layer": "blocks.1", "filters": [0, 1], "steps": 2, "size": 32, "seed": 5300}

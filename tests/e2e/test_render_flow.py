@@ -7,7 +7,8 @@ import httpx
 from PIL import Image
 
 from core.store import Stores
-from tests.service_fixtures import ServiceProcess, finished, submit, wait_for_job, wait_until
+from testkit.services import ServiceProcess, wait_until
+from tests.service_fixtures import finished, submit, wait_for_job
 
 
 def decode_png(response: httpx.Response) -> Image.Image:

@@ -13,18 +13,9 @@ import httpx
 import pytest
 
 from core.store import Stores
+from testkit.services import ServiceProcess, service_settings_for, settings_env, start_api, start_worker, wait_until
 from tests.persistent_redis import PersistentRedis
-from tests.service_fixtures import (
-    ServiceProcess,
-    finished,
-    service_settings_for,
-    settings_env,
-    start_api,
-    start_worker,
-    submit,
-    wait_for_job,
-    wait_until,
-)  # fmt: skip
+from tests.service_fixtures import finished, submit, wait_for_job
 
 LONG = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": "0-3", "steps": 80, "size": 64}  # ~10 s
 SHORT = {"model": "efficientnet_lite0", "layer": "blocks.1", "filters": [0], "steps": 2, "size": 32}

@@ -14,7 +14,7 @@ import httpx
 import redis
 
 from filterviz.redis_server import free_port
-from tests.service_fixtures import wait_until
+from testkit.services import wait_until
 
 
 def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
@@ -26,8 +26,11 @@ def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
     with log_path.open("wb") as log:
         serve = subprocess.Popen(
             [sys.executable, "-m", "filterviz", "serve", "--port", str(port)],
-            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     return serve, f"http://127.0.0.1:{port}", log_path
 
 

@@ -16,8 +16,13 @@ def test_the_cat_comes_back_with_its_aspect_ratio(client: httpx.Client) -> None:
         headers={"content-type": "image/jpeg"},
     )
     image_id = upload.json()["id"]
-    spec = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": [0], "steps": 2,
-            "init": {"type": "image", "image_id": image_id}}  # fmt: skip
+    spec = {
+        "model": "efficientnet_lite0",
+        "layer": "blocks.2",
+        "filters": [0],
+        "steps": 2,
+        "init": {"type": "image", "image_id": image_id},
+    }
     job = submit(client, spec)
     done = wait_for_job(
         client,

@@ -5,7 +5,8 @@ import json
 import httpx
 from standardwebhooks import Webhook
 
-from tests.service_fixtures import WEBHOOK_SECRET, finished, submit, wait_for_job, wait_until
+from testkit.services import WEBHOOK_SECRET, wait_until
+from tests.service_fixtures import finished, submit, wait_for_job
 from tests.webhook_receiver import webhook_receiver
 
 SPEC = {"model": "efficientnet_lite0", "layer": "blocks.1", "filters": [4], "steps": 2, "size": 32}

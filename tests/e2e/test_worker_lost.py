@@ -10,7 +10,8 @@ from core.spec import RenderSpec
 from core.store import Stores
 from core.store.connection import connect
 from core.store.files import GRID_PNG, filter_png
-from tests.service_fixtures import redis_db, service_settings_for, settings_env, start_worker, wait_until
+from testkit.services import service_settings_for, settings_env, start_worker, wait_until
+from tests.service_fixtures import redis_db
 
 
 def test_a_job_whose_worker_is_killed_is_finished_by_another(redis_server: str, tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from api.dispatch import Dispatcher
 from core.spec import RenderSpec
 from core.store import Stores
 from core.store.connection import connect
-from tests.service_fixtures import redis_db, service_settings_for, settings_env, start_worker, wait_until
+from testkit.services import service_settings_for, settings_env, start_worker, wait_until
+from tests.service_fixtures import redis_db
 
 LONG = RenderSpec(model="efficientnet_lite0", layer="blocks.2", filters="0-3", steps=40, size=48)
 NEXT = RenderSpec(model="efficientnet_lite0", layer="blocks.1", filters=[0], steps=2, size=32)

@@ -47,8 +47,13 @@ def test_shapes_follow_the_input_size():
 
 @pytest.mark.parametrize(
     "model, layer, filters",
-    [("efficientnet_lite0", "blocks.4", 112), ("resnet50", "layer3", 1024), ("googlenet", "inception4c", 512),
-     ("alexnet", "features.3", 192), ("vgg19", "block5_conv4", 512)],
+    [
+        ("efficientnet_lite0", "blocks.4", 112),
+        ("resnet50", "layer3", 1024),
+        ("googlenet", "inception4c", 512),
+        ("alexnet", "features.3", 192),
+        ("vgg19", "block5_conv4", 512),
+    ],
 )
 def test_every_model_lists_its_blocks_and_convs(model, layer, filters):
     info = resolve_layer(model, layer, 224)
@@ -65,5 +70,7 @@ def test_unknown_layer_lists_the_valid_ones():
 
 
 def test_unknown_model_lists_the_valid_ones():
-    with pytest.raises(UnknownModel, match="valid models: vgg16, vgg19, alexnet, resnet50, googlenet, efficientnet_lite0"):
+    with pytest.raises(
+        UnknownModel, match="valid models: vgg16, vgg19, alexnet, resnet50, googlenet, efficientnet_lite0"
+    ):
         list_layers("vgg17")

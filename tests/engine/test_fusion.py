@@ -10,10 +10,9 @@ from core.engine.fusion import FusingSequential, fuse_conv_relu
 def vgg_block() -> nn.Sequential:
     """Two VGG-style blocks, as torchvision builds them (in-place ReLUs)."""
     torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(inplace=True),
-        nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace=True),
-    ).eval().requires_grad_(False)  # fmt: skip
+    first = [nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(inplace=True)]
+    second = [nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace=True)]
+    return nn.Sequential(*first, *second).eval().requires_grad_(False)
 
 
 def test_a_fused_network_computes_and_differentiates_like_the_plain_one(monkeypatch) -> None:

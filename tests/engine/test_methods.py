@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.quality import decode, score
 from core.engine import load_model, render, resolve_layer
 from core.spec import RenderSpec
-from tests.engine_fixtures import plant_vgg16_weights
+from testkit.planted_weights import plant_vgg16_weights
+from testkit.scoring import decode, score
 
 LITE0 = {"model": "efficientnet_lite0", "layer": "blocks.2", "size": 64, "method": "robust", "steps": 24}
 
@@ -25,17 +25,17 @@ def robust_render():
 
 
 def test_robust_raises_every_filter(robust_render):
-    for item in robust_render.filters:
+    for item in robust_render.pictures:
         assert item.activation > item.start_activation + 1.0, item
         assert not item.dead
 
 
 def test_robust_is_reproducible_for_a_seed_and_free_of_batch_mates(robust_render):
     again = render(RenderSpec(filters="0-5", **LITE0), device="cpu")
-    assert [item.png for item in again.filters] == [item.png for item in robust_render.filters]
-    alone = render(RenderSpec(filters="4", **LITE0), device="cpu").filters[0]
-    assert np.abs(pixels_of(alone.png) - pixels_of(robust_render.filters[4].png)).mean() < 1.5
-    other_seed = render(RenderSpec(filters="4", seed=3, **LITE0), device="cpu").filters[0]
+    assert [item.png for item in again.pictures] == [item.png for item in robust_render.pictures]
+    alone = render(RenderSpec(filters="4", **LITE0), device="cpu").pictures[0]
+    assert np.abs(pixels_of(alone.png) - pixels_of(robust_render.pictures[4].png)).mean() < 1.5
+    other_seed = render(RenderSpec(filters="4", seed=3, **LITE0), device="cpu").pictures[0]
     assert other_seed.png != alone.png
 
 
@@ -43,33 +43,44 @@ def test_robust_pictures_survive_being_moved_better_than_classic_ones():
     spec = {"model": "efficientnet_lite0", "layer": "blocks.3", "filters": [0, 1, 2, 3], "size": 96, "steps": 32}
     layer = resolve_layer("efficientnet_lite0", "blocks.3", 96)
     model = load_model("efficientnet_lite0")
-    classic = score(model, layer, spec["filters"], decode(render(RenderSpec(**spec), device="cpu").filters))
-    robust = score(model, layer, spec["filters"], decode(render(RenderSpec(method="robust", **spec), device="cpu").filters))
+    classic = score(model, layer, spec["filters"], decode(render(RenderSpec(**spec), device="cpu").pictures))
+    robust = score(
+        model, layer, spec["filters"], decode(render(RenderSpec(method="robust", **spec), device="cpu").pictures)
+    )
     assert robust[1] > 1.5 * classic[1]  # transformed activation: structure, not adversarial noise
 
 
 @pytest.mark.parametrize("method", ["classic", "robust"])
 @pytest.mark.parametrize(
     "objective, fields",
-    [("neuron", {"layer": "blocks.3", "filters": "0-1"}),
-     ("layer", {"layer": "blocks.3"}),
-     ("class", {"filters": "281"})],
+    [
+        ("neuron", {"layer": "blocks.3", "filters": "0-1"}),
+        ("layer", {"layer": "blocks.3"}),
+        ("class", {"filters": "281"}),
+    ],
 )
 def test_each_objective_raises_its_target(method, objective, fields):
     spec = RenderSpec(model="efficientnet_lite0", size=64, steps=16, method=method, objective=objective, **fields)
     result = render(spec, device="cpu")
-    for item in result.filters:
+    for item in result.pictures:
         assert item.activation > item.start_activation, item
 
 
 def test_deepdream_on_the_cat(cat_jpeg):
     from core.images import open_image
 
-    spec = RenderSpec(model="efficientnet_lite0", layer="blocks.3", objective="layer", size=96, steps=12,
-                      method="robust", init={"type": "image", "image_id": "0" * 32})
+    spec = RenderSpec(
+        model="efficientnet_lite0",
+        layer="blocks.3",
+        objective="layer",
+        size=96,
+        steps=12,
+        method="robust",
+        init={"type": "image", "image_id": "0" * 32},
+    )
     result = render(spec, init_image=open_image(cat_jpeg, 10**8), device="cpu")
-    assert [(item.filter, item.variant) for item in result.filters] == [(0, 0)]
-    assert result.filters[0].activation > result.filters[0].start_activation
+    assert [(item.filter, item.variant) for item in result.pictures] == [(0, 0)]
+    assert result.pictures[0].activation > result.pictures[0].start_activation
 
 
 @pytest.mark.parametrize("method", ["classic", "robust"])
@@ -83,26 +94,28 @@ def test_strength_controls_how_far_a_photo_moves(cat_jpeg, method):
     def moved(strength: float) -> float:
         init = {"type": "image", "image_id": "0" * 32, "strength": strength}
         spec = RenderSpec(filters="2", init=init, **{**LITE0, "method": method, "steps": 10})
-        return np.abs(pixels_of(render(spec, init_image=cat, device="cpu").filters[0].png) - original).mean()
+        return np.abs(pixels_of(render(spec, init_image=cat, device="cpu").pictures[0].png) - original).mean()
 
     assert moved(0.2) < moved(1.0)
 
 
 def test_diversity_makes_different_pictures_of_one_filter():
     result = render(RenderSpec(filters="1", diversity=3, **LITE0), device="cpu")
-    assert [(item.filter, item.variant) for item in result.filters] == [(1, 0), (1, 1), (1, 2)]
-    pictures = [pixels_of(item.png) for item in result.filters]
+    assert [(item.filter, item.variant) for item in result.pictures] == [(1, 0), (1, 1), (1, 2)]
+    pictures = [pixels_of(item.png) for item in result.pictures]
     for i in range(3):
-        assert result.filters[i].activation > result.filters[i].start_activation
+        assert result.pictures[i].activation > result.pictures[i].start_activation
         for j in range(i):
             assert np.abs(pictures[i] - pictures[j]).mean() > 10
 
 
 def test_snapshots_make_an_animation():
     result = render(RenderSpec(filters="0", snapshots=6, **LITE0), device="cpu")
-    animation = Image.open(io.BytesIO(result.filters[0].animation))
+    animation = Image.open(io.BytesIO(result.pictures[0].webp))
     assert (animation.format, animation.n_frames, animation.size) == ("WEBP", 4, (64, 64))
-    assert render(RenderSpec(filters="0", **LITE0), device="cpu").filters[0].animation is None
+    assert result.pictures[0].animation
+    still = render(RenderSpec(filters="0", **LITE0), device="cpu").pictures[0]
+    assert still.webp is None and not still.animation
 
 
 @pytest.fixture
@@ -118,5 +131,5 @@ def vgg16_with_a_dead_filter(tmp_path, monkeypatch):
 def test_dead_filters_are_reported_not_drawn_as_gray(vgg16_with_a_dead_filter, method):
     spec = RenderSpec(layer="block1_conv1", filters="2-4", size=32, steps=6, method=method)
     result = render(spec, device="cpu")
-    assert [item.dead for item in result.filters] == [False, True, False]
-    assert pixels_of(result.filters[1].png).std() > 1  # never a flat gray square
+    assert [item.dead for item in result.pictures] == [False, True, False]
+    assert pixels_of(result.pictures[1].png).std() > 1  # never a flat gray square

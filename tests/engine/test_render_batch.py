@@ -10,9 +10,9 @@ from PIL import Image
 from core.engine import RenderRequest, load_model, render, render_batch, resolve_layer
 from core.engine import batch_plan as engine_rows
 from core.engine.batch_plan import Row, plan_chunks
-from core.engine.features import LayerProbe
+from core.engine.features import FeatureExtractor, select_channels
 from core.engine.layers import LayerInfo
-from core.engine.objectives import channel
+from core.engine.objectives import Activations, channel
 from core.spec import RenderSpec
 
 BASE = {"model": "efficientnet_lite0", "size": 32, "steps": 5}
@@ -24,8 +24,8 @@ def pixels_of(png: bytes) -> np.ndarray:
 
 def assert_same_pictures(batched, alone) -> None:
     """Equal to within float rounding (a batch of another size may sum in another order)."""
-    assert [(f.filter, f.variant) for f in batched.filters] == [(f.filter, f.variant) for f in alone.filters]
-    for ours, theirs in zip(batched.filters, alone.filters):
+    assert [(f.filter, f.variant) for f in batched.pictures] == [(f.filter, f.variant) for f in alone.pictures]
+    for ours, theirs in zip(batched.pictures, alone.pictures, strict=True):
         assert np.abs(pixels_of(ours.png) - pixels_of(theirs.png)).mean() < 1.5
         assert ours.activation == pytest.approx(theirs.activation, rel=1e-2, abs=1e-3)
 
@@ -53,12 +53,11 @@ def test_a_stopped_request_leaves_the_batch_and_the_others_stay_intact(method, m
     monkeypatch.setattr(engine_rows, "MIX_WASTE", float("inf"))  # all three share one chunk
     seen: list[dict[int, tuple[int, int]]] = []
 
-    def stop_the_second_at_step_two(progress: dict[int, tuple[int, int]]) -> list[int]:
-        seen.append(dict(progress))
-        return [1] if progress.get(1) == (2, 5) else []
+    def stop_the_second_at_step_two() -> list[int]:
+        return [1] if seen[-1].get(1) == (2, 5) else []
 
     requests = [RenderRequest(spec) for spec in specs(method)]
-    batch = dict(render_batch(requests, device="cpu", on_step=stop_the_second_at_step_two))
+    batch = dict(render_batch(requests, device="cpu", on_progress=seen.append, should_stop=stop_the_second_at_step_two))
 
     assert sorted(batch) == [0, 2]
     assert seen[:2] == [{0: (1, 5), 1: (1, 5), 2: (1, 5)}, {0: (2, 5), 1: (2, 5), 2: (2, 5)}]
@@ -71,15 +70,15 @@ def test_bf16_climbs_nearly_as_high_and_activations_are_measured_in_fp32() -> No
     spec = RenderSpec(layer="blocks.2", filters="0-3", **BASE)
     fp32, bf16 = render(spec, device="cpu"), render(spec.model_copy(update={"precision": "bf16"}), device="cpu")
     model, layer = load_model("efficientnet_lite0"), resolve_layer("efficientnet_lite0", "blocks.2", 32)
-    pictures = torch.stack([torch.from_numpy(pixels_of(item.png)) for item in bf16.filters]).permute(0, 3, 1, 2)
+    pictures = torch.stack([torch.from_numpy(pixels_of(item.png)) for item in bf16.pictures]).permute(0, 3, 1, 2)
     with torch.no_grad():
-        (output,) = LayerProbe(model, [layer.module_path])(pictures.float())
-    measured = channel(output, torch.tensor([0, 1, 2, 3]))
-    for item, ours, reference in zip(bf16.filters, measured.tolist(), fp32.filters):
+        (output,) = FeatureExtractor(model, [layer.module_path])(pictures.float())
+    measured = channel()(Activations(select_channels(output, torch.tensor([0, 1, 2, 3]))))
+    for item, ours, reference in zip(bf16.pictures, measured.tolist(), fp32.pictures, strict=True):
         assert item.activation == pytest.approx(ours, rel=1e-4, abs=1e-4)  # the PNG's own fp32 activation
         assert item.activation > item.start_activation + 1.0
         assert item.activation == pytest.approx(reference.activation, rel=0.25)
-    assert [item.png for item in bf16.filters] != [item.png for item in fp32.filters]
+    assert [item.png for item in bf16.pictures] != [item.png for item in fp32.pictures]
 
 
 def row(request: int, layer: str, cost: float) -> Row:

@@ -5,13 +5,25 @@ from core.settings import Settings
 from core.store import Stores
 
 CONV = LayerEntry(
-    name="block1_conv1", aliases=["features.0"], module_path="features.0", type="Conv2d",
-    output_shape=(64, 224, 224), params=1792, filters=64, flops=173_408_256, activations=3_211_264,
-)  # fmt: skip
+    name="block1_conv1",
+    aliases=["features.0"],
+    module_path="features.0",
+    type="Conv2d",
+    output_shape=(64, 224, 224),
+    params=1792,
+    filters=64,
+    flops=173_408_256,
+    activations=3_211_264,
+)
 ENTRY = ModelEntry(
-    name="vgg16", description="VGG-16", default_size=224, weights_file="vgg16-397923af.pth",
-    weights_available=False, num_classes=1000, layers=[CONV],
-)  # fmt: skip
+    name="vgg16",
+    description="VGG-16",
+    default_size=224,
+    weights_file="vgg16-397923af.pth",
+    weights_available=False,
+    num_classes=1000,
+    layers=[CONV],
+)
 
 
 def test_layers_are_found_by_name_or_alias() -> None:

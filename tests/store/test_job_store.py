@@ -6,7 +6,8 @@ import pytest
 from redis import Redis
 
 from core.errors import InvalidCursor
-from core.jobs import FilterResult, JobError
+from core.jobs import JobError
+from core.pictures import Picture
 from core.settings import Settings
 from core.spec import RenderSpec
 from core.store import Stores
@@ -64,7 +65,7 @@ def test_progress_and_results_are_accepted_from_the_owner_only(jobs: JobStore) -
     assert jobs.get(job_id).step == 3
     assert (jobs.check(job_id, token), jobs.check(job_id, "someone-else")) == ("ok", "lost")
 
-    results = [FilterResult(filter=0, activation=2.5, start_activation=0.5)]
+    results = [Picture(filter=0, activation=2.5, start_activation=0.5)]
     assert not jobs.succeed(job_id, "someone-else", results, "cpu", {})
     assert jobs.succeed(job_id, token, results, "cpu", {"optimize": 1.0})
     done = jobs.get(job_id)
@@ -242,8 +243,10 @@ def test_a_status_lists_its_jobs_across_state_changes_and_pages(jobs: JobStore) 
             break
     assert seen == [ids[2]]
     assert [[r.id for r in jobs.page(10, status=s)[0]] for s in ("running", "succeeded", "canceled")] == [
-        [ids[3]], [ids[1]], [ids[4]],
-    ]  # fmt: skip
+        [ids[3]],
+        [ids[1]],
+        [ids[4]],
+    ]
     assert jobs.page(10, status="queued", caller="alice") == ([], None)
 
 

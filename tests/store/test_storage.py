@@ -59,9 +59,12 @@ def test_a_picture_shown_by_two_jobs_is_stored_once(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("stored", "says"),
-    [(b"the pic", "7 of its 11 bytes are stored"), (b"", "0 of its 11 bytes are stored"),
-     (b"THE PICTURE", "its bytes changed since they were stored (SHA-256 mismatch)")],
-)  # fmt: skip
+    [
+        (b"the pic", "7 of its 11 bytes are stored"),
+        (b"", "0 of its 11 bytes are stored"),
+        (b"THE PICTURE", "its bytes changed since they were stored (SHA-256 mismatch)"),
+    ],
+)
 def test_damaged_bytes_are_reported_never_returned(tmp_path: Path, stored: bytes, says: str) -> None:
     results = JobResults(tmp_path)
     results.put(JOB, GRID_PNG, b"the picture")

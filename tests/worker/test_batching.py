@@ -21,8 +21,7 @@ from core.store import Stores
 from core.store.files import GRID_PNG, filter_png
 from tests.worker.test_run_job import SPEC, ScriptedEngine, engine, scripted_png  # noqa: F401 (engine: a fixture)
 from worker import monitor
-from worker.batch import claim, gather
-from worker.run import run_job
+from worker.run import claim, gather, run_job
 
 
 def queue(stores: Stores, spec: RenderSpec) -> str:
@@ -35,7 +34,8 @@ def records(stores: Stores, ids: list[str]) -> list[JobRecord]:
 
 
 def test_queued_compatible_jobs_share_one_batch_and_their_own_tasks_then_leave_them_alone(
-    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+    scratch: tuple[Settings, Stores],
+    engine: ScriptedEngine,  # noqa: F811
 ) -> None:
     settings, stores = scratch
     mates = [SPEC, SPEC.model_copy(update={"layer": "blocks.3", "filters": [7]}), SPEC.model_copy(update={"seed": 9})]
@@ -99,7 +99,8 @@ def test_a_submitted_job_is_filed_for_batching_by_the_api(app_client, scratch: t
 
 
 def test_a_repeated_job_is_answered_from_the_cache_without_rendering(
-    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+    scratch: tuple[Settings, Stores],
+    engine: ScriptedEngine,  # noqa: F811
 ) -> None:
     settings, stores = scratch
     first, again = (queue(stores, SPEC) for _ in range(2))
@@ -120,7 +121,8 @@ def test_a_repeated_job_is_answered_from_the_cache_without_rendering(
 
 
 def test_an_overlapping_job_renders_only_its_missing_filters(
-    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+    scratch: tuple[Settings, Stores],
+    engine: ScriptedEngine,  # noqa: F811
 ) -> None:
     settings, stores = scratch
     run_job(queue(stores, SPEC), stores, settings, worker="w1@test")  # filters 1 and 4
@@ -135,7 +137,8 @@ def test_an_overlapping_job_renders_only_its_missing_filters(
 
 
 def test_a_canceled_job_leaves_its_batch_but_its_pictures_are_rendered_for_a_batch_mate(
-    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+    scratch: tuple[Settings, Stores],
+    engine: ScriptedEngine,  # noqa: F811
 ) -> None:
     settings, stores = scratch
     alone, canceled, sharing = (queue(stores, SPEC.model_copy(update={"filters": f})) for f in ([1], [4], [4, 5]))
@@ -163,24 +166,26 @@ def test_canceling_one_job_of_a_real_batch_leaves_the_others_as_they_would_be_al
 
     settings, stores = scratch
     base = {"model": "efficientnet_lite0", "size": 32, "steps": 6}
-    specs = [RenderSpec(layer="blocks.1", filters="0-1", seed=1, **base),
-             RenderSpec(layer="blocks.1", filters="2", seed=2, **base),
-             RenderSpec(layer="blocks.2", filters="3", seed=3, **base)]  # fmt: skip
+    specs = [
+        RenderSpec(layer="blocks.1", filters="0-1", seed=1, **base),
+        RenderSpec(layer="blocks.1", filters="2", seed=2, **base),
+        RenderSpec(layer="blocks.2", filters="3", seed=3, **base),
+    ]
     ids = [queue(stores, spec) for spec in specs]
-    real_step = monitor.BatchMonitor.step
+    real_report = monitor.BatchMonitor.report
 
     def cancel_the_second_at_step_two(self, progress):
         if progress.get(ids[1]) == (2, 6):
             stores.jobs.cancel(ids[1])
-        return real_step(self, progress)
+        real_report(self, progress)
 
-    monkeypatch.setattr(monitor.BatchMonitor, "step", cancel_the_second_at_step_two)
+    monkeypatch.setattr(monitor.BatchMonitor, "report", cancel_the_second_at_step_two)
     run_job(ids[0], stores, settings, worker="w1@test")
 
     assert [r.status for r in records(stores, ids)] == ["succeeded", "canceled", "succeeded"]
     for job_id, spec in ((ids[0], specs[0]), (ids[2], specs[2])):
         alone = render(spec, device="cpu")
-        for item, result in zip(alone.filters, stores.jobs.get(job_id).results, strict=True):
+        for item, result in zip(alone.pictures, stores.jobs.get(job_id).results, strict=True):
             stored = pixels_of(stores.results.get(job_id, filter_png(item.filter)))
             assert np.abs(stored - pixels_of(item.png)).mean() < 1.5
             assert result.activation == pytest.approx(item.activation, rel=1e-2, abs=1e-3)
@@ -188,7 +193,8 @@ def test_canceling_one_job_of_a_real_batch_leaves_the_others_as_they_would_be_al
 
 
 def test_a_batch_that_runs_out_of_time_fails_only_the_job_that_runs_out_of_time_alone(
-    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+    scratch: tuple[Settings, Stores],
+    engine: ScriptedEngine,  # noqa: F811
 ) -> None:
     settings, stores = scratch
     small, big = queue(stores, SPEC.model_copy(update={"filters": [2]})), queue(stores, SPEC)

@@ -5,8 +5,8 @@ cleanup is the one the janitor runs."""
 
 import os
 import time
-from types import SimpleNamespace
 
+from core.pictures import Picture
 from core.settings import Settings
 from core.spec import RenderSpec
 from core.store import Stores
@@ -44,8 +44,12 @@ def age(settings: Settings, seconds: float) -> None:
 
 
 def stored_bytes(settings: Settings) -> int:
-    return sum(path.stat().st_size for root in (settings.storage_dir, settings.cache_dir)
-               for path in root.rglob("*") if path.is_file())  # fmt: skip
+    return sum(
+        path.stat().st_size
+        for root in (settings.storage_dir, settings.cache_dir)
+        for path in root.rglob("*")
+        if path.is_file()
+    )
 
 
 def pictures(settings: Settings) -> set[str]:
@@ -54,7 +58,8 @@ def pictures(settings: Settings) -> set[str]:
 
 
 def test_a_picture_is_stored_once_however_many_jobs_show_it(
-    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+    scratch: tuple[Settings, Stores],
+    engine: ScriptedEngine,  # noqa: F811
 ) -> None:
     settings, stores = stores_with(scratch)
     first = run(settings, stores, SPEC)
@@ -71,9 +76,8 @@ def test_a_picture_is_stored_once_however_many_jobs_show_it(
 def test_the_cache_keeps_the_most_recently_used_pictures_within_its_bound(scratch: tuple[Settings, Stores]) -> None:
     settings, stores = stores_with(scratch, cache_max_bytes=3500)
     keys = [f"{i:032x}" for i in range(6)]
-    for key in keys:
-        stores.cache.put(key, SimpleNamespace(png=os.urandom(1000), animation=None, activation=1.0,
-                                              start_activation=0.0, dead=False), photo=None)  # fmt: skip
+    for i, key in enumerate(keys):
+        stores.cache.put(key, Picture(filter=i, png=os.urandom(1000), activation=1.0, start_activation=0.0), photo=None)
     age(settings, 3600)
     for i, key in enumerate(keys):  # used in the order of their keys...
         os.utime(settings.cache_dir / key / "entry", (time.time() - 600 + i,) * 2)
@@ -87,7 +91,8 @@ def test_the_cache_keeps_the_most_recently_used_pictures_within_its_bound(scratc
 
 
 def test_pictures_a_live_job_shows_are_kept_and_go_with_the_job(
-    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+    scratch: tuple[Settings, Stores],
+    engine: ScriptedEngine,  # noqa: F811
 ) -> None:
     settings, stores = stores_with(scratch, cache_max_bytes=0)
     job_id = run(settings, stores, SPEC)
@@ -103,7 +108,8 @@ def test_pictures_a_live_job_shows_are_kept_and_go_with_the_job(
 
 
 def test_cache_entries_unused_for_the_retention_go(
-    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+    scratch: tuple[Settings, Stores],
+    engine: ScriptedEngine,  # noqa: F811
 ) -> None:
     settings, stores = stores_with(scratch, retention_seconds=600)
     job_id = run(settings, stores, SPEC)
@@ -118,7 +124,8 @@ def test_cache_entries_unused_for_the_retention_go(
 
 
 def test_pictures_made_from_a_photo_go_with_the_photo(
-    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+    scratch: tuple[Settings, Stores],
+    engine: ScriptedEngine,  # noqa: F811
 ) -> None:
     settings, stores = stores_with(scratch)
     photo = "e" * 32
@@ -152,7 +159,8 @@ def _entry_refs(stores: Stores, spec: RenderSpec, filter_index: int) -> list:
 
 
 def test_files_of_an_older_cache_layout_are_removed(
-    scratch: tuple[Settings, Stores], engine: ScriptedEngine  # noqa: F811
+    scratch: tuple[Settings, Stores],
+    engine: ScriptedEngine,  # noqa: F811
 ) -> None:
     settings, stores = stores_with(scratch)
     old = settings.cache_dir / ("f" * 32)
@@ -164,4 +172,3 @@ def test_files_of_an_older_cache_layout_are_removed(
     clean_storage(stores)
 
     assert not old.exists()
-

@@ -9,7 +9,7 @@ from core.spec import RenderSpec
 from core.store import Stores
 from core.store.connection import connect
 from core.store.files import GRID_PNG, UPLOAD_SOURCE
-from tests.service_fixtures import wait_until
+from testkit.services import wait_until
 from worker.cleanup import TEMPORARY_MAX_AGE_SECONDS, clean_storage
 from worker.janitor import Janitor
 

@@ -7,7 +7,7 @@ from core.settings import Settings
 from core.spec import RenderSpec
 from core.store import Stores
 from core.store.connection import connect
-from tests.service_fixtures import wait_until
+from testkit.services import wait_until
 from worker.janitor import Janitor
 
 SPEC = RenderSpec(model="efficientnet_lite0", layer="blocks.2", filters=[0], steps=3, size=32)
@@ -66,8 +66,12 @@ def test_after_a_redis_outage_live_jobs_get_time_to_beat_again(
     try:
         wait_until(lambda: "w9@test" in stores.workers.alive(5), 5, "Redis to be back for the janitor")
         # the live job's worker reconnects too and beats again; the dead one's never does
-        wait_until(lambda: stores.jobs.beat(alive, token) == "ok" and stores.jobs.get(dead).status == "queued", 5,
-                   "the dead worker's job to be requeued", interval=0.1)  # fmt: skip
+        wait_until(
+            lambda: stores.jobs.beat(alive, token) == "ok" and stores.jobs.get(dead).status == "queued",
+            5,
+            "the dead worker's job to be requeued",
+            interval=0.1,
+        )
     finally:
         janitor.stop()
     assert stores.jobs.get(alive).status == "running"

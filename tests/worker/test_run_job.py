@@ -5,7 +5,6 @@ errors, a client canceling, another worker taking over) and checks what the job 
 result storage end up holding.
 """
 
-import hashlib
 import io
 import sys
 import time
@@ -16,8 +15,10 @@ from dataclasses import dataclass, field
 import pytest
 from PIL import Image
 
+from core.cache_key import picture_keys
 from core.errors import UnknownLayer
 from core.jobs import JobRecord
+from core.pictures import Picture
 from core.settings import Settings
 from core.spec import RenderSpec
 from core.store import Stores
@@ -34,26 +35,39 @@ def scripted_png(filter_index: int, variant: int) -> bytes:
     return buffer.getvalue()
 
 
+SCRIPTED_WEIGHTS = "scripted.pth:1:1"  # what the scripted engine says of every model's weight file
+
+
 def scripted_key(spec: RenderSpec, filter_index: int, variant: int) -> str:
-    """A cache key per picture that, like the real one, ignores which other filters a job asks for."""
-    shared = spec.model_dump_json(exclude={"filters"})
-    return hashlib.sha256(f"{shared}:{filter_index}:{variant}".encode()).hexdigest()[:32]
+    """The real cache key of a picture, from the facts the scripted engine gives."""
+    alone = spec.model_copy(update={"filters": [filter_index]})  # a key ignores the other filters asked for
+    return picture_keys(alone, spec.layer or "", SCRIPTED_WEIGHTS)[(filter_index, variant)]
 
 
 @dataclass
 class ScriptedEngine:
-    """Stands in for core.engine: calls on_step once per step for every request it was given;
+    """Stands in for core.engine: reports progress and asks which requests to stop once per step;
     ``during_step`` runs before each, to act as a client, a janitor or a slow GPU."""
 
     during_step: Callable[[int], None] = lambda step: None
     calls: list[list[RenderSpec]] = field(default_factory=list)  # one list of request specs per batch
     steps_done: int = 0
 
-    def picture_keys(self, spec: RenderSpec, *_: object) -> dict[tuple[int, int], str]:
-        return {(f, v): scripted_key(spec, f, v) for f in spec.filters for v in range(spec.diversity)}
+    @staticmethod
+    def check_spec(spec: RenderSpec) -> types.SimpleNamespace:
+        return types.SimpleNamespace(name=spec.layer)
+
+    @staticmethod
+    def weights_identity(*_: object) -> str:
+        return SCRIPTED_WEIGHTS
 
     def render_batch(
-        self, requests: list[types.SimpleNamespace], *, on_step: Callable[[dict], Collection[int]], **_: object
+        self,
+        requests: list[types.SimpleNamespace],
+        *,
+        on_progress: Callable[[dict[int, tuple[int, int]]], None],
+        should_stop: Callable[[], Collection[int]],
+        **_: object,
     ) -> Iterator[tuple[int, types.SimpleNamespace]]:
         specs = [request.spec for request in requests]
         self.calls.append(specs)
@@ -61,26 +75,28 @@ class ScriptedEngine:
         for step in range(1, steps + 1):
             self.during_step(step)
             self.steps_done = step
-            stopped.update(on_step({i: (step, steps) for i in range(len(specs)) if i not in stopped}))
+            on_progress({i: (step, steps) for i in range(len(specs)) if i not in stopped})
+            stopped.update(should_stop())
             if len(stopped) == len(specs):
                 return
         for index, spec in enumerate(specs):
             if index not in stopped:
-                result = types.SimpleNamespace(filters=self._pictures(spec), device="cpu", seconds={"optimize": 0.1})
+                result = types.SimpleNamespace(pictures=self._pictures(spec), device="cpu", seconds={"optimize": 0.1})
                 yield index, result
 
     @staticmethod
-    def _pictures(spec: RenderSpec) -> list[types.SimpleNamespace]:
+    def _pictures(spec: RenderSpec) -> list[Picture]:
         return [
-            types.SimpleNamespace(
+            Picture(
                 filter=f,
                 variant=v,
                 png=scripted_png(f, v),
                 activation=f + 0.5,
                 start_activation=0.25,
                 dead=f == 4,
-                animation=f"webp {f}.{v}".encode() if spec.snapshots else None,
-            )  # fmt: skip
+                animation=bool(spec.snapshots),
+                webp=f"webp {f}.{v}".encode() if spec.snapshots else None,
+            )
             for f in spec.filters
             for v in range(spec.diversity)
         ]
@@ -90,7 +106,8 @@ class ScriptedEngine:
 def engine(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
     scripted = ScriptedEngine()
     module = types.ModuleType("core.engine")
-    module.picture_keys = scripted.picture_keys  # type: ignore[attr-defined]
+    module.check_spec = scripted.check_spec  # type: ignore[attr-defined]
+    module.weights_identity = scripted.weights_identity  # type: ignore[attr-defined]
     module.render_batch = scripted.render_batch  # type: ignore[attr-defined]
     module.RenderRequest = lambda spec, init_image=None: types.SimpleNamespace(spec=spec, init_image=init_image)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "core.engine", module)
@@ -125,8 +142,11 @@ def test_every_variant_and_animation_is_stored(scratch: tuple[Settings, Stores],
     results = scratch[1].results
 
     assert [(r.filter, r.variant, r.animation) for r in record.results] == [
-        (1, 0, True), (1, 1, True), (4, 0, True), (4, 1, True),
-    ]  # fmt: skip
+        (1, 0, True),
+        (1, 1, True),
+        (4, 0, True),
+        (4, 1, True),
+    ]
     assert results.get(record.id, filter_png(4, 1)) == scripted_png(4, 1)
     assert results.get(record.id, filter_animation(1, 1)) == b"webp 1.1"
 

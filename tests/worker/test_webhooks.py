@@ -5,11 +5,12 @@ import time
 
 from standardwebhooks import Webhook
 
-from core.jobs import FilterResult, JobError
+from core.jobs import JobError
+from core.pictures import Picture
 from core.settings import Settings
 from core.spec import RenderSpec
 from core.store import Stores
-from tests.service_fixtures import WEBHOOK_SECRET
+from testkit.services import WEBHOOK_SECRET
 from tests.webhook_receiver import Receiver, webhook_receiver
 from worker.webhooks import WebhookSender
 
@@ -32,7 +33,7 @@ def test_each_start_and_end_is_posted_signed_with_the_job(scratch: tuple[Setting
     with webhook_receiver() as receiver:
         job_id = stores.jobs.admit(SPEC, webhook=receiver.url).job.id
         token = stores.jobs.claim(job_id, "w1@test", 3, 30).token
-        result = FilterResult(filter=3, activation=2.5, start_activation=0.5)
+        result = Picture(filter=3, activation=2.5, start_activation=0.5)
         stores.jobs.succeed(job_id, token, [result], "cpu", {"optimize": 1.0})
         stores.jobs.create(SPEC)  # no webhook: no event
         deliver_all(WebhookSender(stores.webhooks, settings), stores, receiver, 2)
