@@ -100,7 +100,7 @@ def wait_until(probe: Callable[[], T], timeout: float, what: str, interval: floa
 
 
 def start_worker(settings: Settings, env: dict[str, str], name: str, logs: Path) -> ServiceProcess:
-    """A real Celery worker (``celery -A worker.app worker``), ready once it is stamped alive."""
+    """A real Celery worker (``celery -A worker.entrypoint worker``), ready once it is stamped alive."""
     process = ServiceProcess(worker_command(1, name=name), env, logs / f"{name}.log")
     workers = Stores.from_settings(settings).workers
     try:

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-API_AND_WORKER_PARENT = "api.app, api.routes.jobs, worker.app, worker.tasks, worker.lifecycle, worker.run"
+API_AND_WORKER_PARENT = "api.app, api.routes.jobs, worker.entrypoint, worker.tasks, worker.lifecycle, worker.run"
 
 
 def torch_modules_after_importing(modules: str) -> list[str]:
@@ -12,7 +12,7 @@ def torch_modules_after_importing(modules: str) -> list[str]:
         f"import sys, json, {modules}; "
         "print(json.dumps(sorted(m for m in sys.modules if m == 'torch' or m.startswith('core.engine'))))"
     )
-    env = {"FILTERVIZ_REDIS_URL": "redis://127.0.0.1:1/0"}  # worker.app builds its Celery app at import
+    env = {"FILTERVIZ_REDIS_URL": "redis://127.0.0.1:1/0"}  # worker.entrypoint builds its Celery app at import
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
 
