@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     max_layer_questions: int = Field(
         default=8, ge=1, description="Distinct layer lists at new sizes one API process waits for at once; beyond: 503."
     )
+    max_event_streams: int = Field(
+        default=1000,
+        ge=1,
+        description="Event streams (GET /v1/jobs/{id}/events) one API process keeps open; beyond: 503.",
+    )
+    event_ping_seconds: float = Field(
+        default=15.0, gt=0, description="Seconds between keep-alive comments on an idle event stream."
+    )
 
     # -- access control, admission limits, webhooks, retention: all off by default --
     api_keys: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]] = Field(

@@ -2,6 +2,7 @@
 
 import argparse
 
+from filterviz.client_command import add_client_commands
 from filterviz.render_command import add_engine_commands
 from filterviz.service import add_service_commands
 
@@ -11,6 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_engine_commands(subparsers)
     add_service_commands(subparsers)
+    add_client_commands(subparsers)
     return parser
 
 

@@ -41,6 +41,7 @@ from core.jobs import (
 )
 from core.pictures import Picture
 from core.spec import RenderSpec
+from core.store.job_events import EMIT_LUA, EVENTS_SUFFIX
 from core.store.pending import pending_key
 from core.store.webhook_outbox import NOTIFY_LUA
 
@@ -82,6 +83,7 @@ local function set_status(key, status)  -- and move the job between its caller's
   local index = BY_STATUS .. caller .. ':' .. status
   redis.call('ZADD', index, redis.call('HGET', key, 'created_at'), id)
   redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now()) - RETENTION))
+  emit(key, 'type', 'state', 'status', status)
 end
 local function enqueue(key)  -- in line for a worker (its caller's turn), and owed a Celery message (the outbox)
   local id, caller = redis.call('HGET', key, 'id'), who(key)
@@ -139,6 +141,7 @@ _LUA_CONSTANTS = {
     "FAIR": _FAIR,
     "TURNS": _TURNS,
     "OUTBOX": _OUTBOX,
+    "EVENTS_SUFFIX": EVENTS_SUFFIX,
 }
 
 # KEYS: job, index, queued, caller's active set, idempotency record ('' for none), pending jobs of its batch key.
@@ -209,7 +212,10 @@ return {{'empty', ''}}
 _BEAT = """
 if not owned(KEYS[1], ARGV[1]) then return 'lost' end
 redis.call('HSET', KEYS[1], 'heartbeat_at', now())
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'step', ARGV[2], 'steps', ARGV[3]) end
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'step', ARGV[2], 'steps', ARGV[3])
+  emit(KEYS[1], 'type', 'progress', 'step', ARGV[2], 'steps', ARGV[3])
+end
 if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 'cancel' end
 return 'ok'
 """
@@ -256,6 +262,7 @@ redis.call('ZREM', FAIR .. caller, ARGV[1])
 redis.call('ZREM', OUTBOX, ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 for i = 3, 5 do redis.call('SREM', KEYS[i], ARGV[1]) end
+redis.call('DEL', KEYS[1] .. EVENTS_SUFFIX)
 return redis.call('DEL', KEYS[1])
 """
 
@@ -508,7 +515,7 @@ class JobStore:
 
 def _prelude(retention_seconds: int) -> str:
     constants = "".join(f"local {name} = {value!r}\n" for name, value in _LUA_CONSTANTS.items())
-    return f"{constants}local RETENTION = {retention_seconds}\n" + NOTIFY_LUA + _LUA_HELPERS
+    return f"{constants}local RETENTION = {retention_seconds}\n" + NOTIFY_LUA + EMIT_LUA + _LUA_HELPERS
 
 
 def _claim_args(token: str, worker: str, max_attempts: int, stale_after_seconds: float) -> list[object]:
