@@ -17,8 +17,9 @@ from core.settings import Settings
 from core.spec import ImageInit, RenderSpec
 from core.store import Stores
 from core.store.catalog import AsyncCatalogReader
-from core.store.connection import redis_url
+from core.store.connection import connect, redis_url
 from core.store.files import UPLOAD_SOURCE
+from core.store.picture_requests import PictureRequests
 from core.webhook_targets import resolve_target
 
 NO_CATALOG = "no worker has published the model catalog yet; start a worker (`filterviz worker`)"
@@ -32,9 +33,12 @@ class Services:
     rate_limiter: RateLimiter | None  # None: no limit configured
     catalog_reader: AsyncCatalogReader = field(init=False)
     layer_questions: LayerQuestions = field(init=False)
+    picture_requests: PictureRequests = field(init=False)
 
     def __post_init__(self) -> None:
         reader = AsyncCatalogReader(redis_url(self.settings))
+        requests = PictureRequests(connect(redis_url(self.settings)), self.settings.retention_seconds)
+        object.__setattr__(self, "picture_requests", requests)
         questions = LayerQuestions(
             reader, self.dispatcher, self.settings.max_layer_questions, self.settings.describe_timeout_seconds
         )

@@ -31,6 +31,10 @@ class ModelFacts(BaseModel):
     default_size: int
     weights_file: str
     weights_available: bool = Field(description="whether the workers have the weight file")
+    weights_identity: str | None = Field(
+        default=None,
+        description="the weight file's name, size and time (part of each picture's cache key); null: no file",
+    )
     num_classes: int = Field(description="outputs of the model: the 'filters' of objective 'class'")
 
 

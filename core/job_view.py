@@ -4,12 +4,15 @@ It lives in core because two processes render it: the API, and the workers that 
 """
 
 from datetime import datetime
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field
 
 from core.jobs import JobError, JobRecord, JobStatus
 from core.pictures import Picture
-from core.spec import RenderSpec
+from core.spec import NoiseInit, RenderSpec
+
+STABLE_OBJECTIVES = ("channel", "neuron")  # the objectives whose pictures are of one filter of a layer
 
 
 def job_url(job_id: str) -> str:
@@ -24,6 +27,27 @@ def grid_url(job_id: str) -> str:
     return f"{job_url(job_id)}/grid.png"
 
 
+def picture_url(spec: RenderSpec, filter_index: int, variant: int = 0) -> str | None:
+    """The stable URL of a picture (GET /v1/pictures/...) with every setting that determines it; None for
+    what it cannot name: a start photo, noise other than the default, objectives without a filter."""
+    if spec.init != NoiseInit() or spec.objective not in STABLE_OBJECTIVES:
+        return None
+    height, width = spec.size
+    query = {
+        "method": spec.method,
+        "objective": spec.objective,
+        "steps": spec.steps,
+        "step_size": spec.step_size,
+        "size": str(height) if height == width else f"{height}x{width}",
+        "seed": spec.seed,
+        "precision": spec.precision,
+        "diversity": spec.diversity,
+        "variant": variant,
+        "snapshots": spec.snapshots,
+    }
+    return f"/v1/pictures/{spec.model}/{spec.layer}/{filter_index}.png?{urlencode(query)}"
+
+
 class Progress(BaseModel):
     step: int = Field(description="optimization steps done")
     steps: int
@@ -35,12 +59,19 @@ class PictureLink(Picture):
     animation: bool = Field(default=False, exclude=True)
     url: str = Field(examples=["/v1/jobs/0123456789abcdef0123456789abcdef/filters/0.png"])
     animation_url: str | None = Field(description="animated WebP of the snapshots, when the request asked for them")
+    picture_url: str | None = Field(
+        default=None,
+        description="the picture's stable URL (GET /v1/pictures/...), shareable and cached; null for a job that "
+        "started from a photo",
+        examples=["/v1/pictures/vgg16/block4_conv1/5.png?method=classic&steps=20&size=128&seed=0"],
+    )
 
     @classmethod
-    def of(cls, job_id: str, picture: Picture) -> "PictureLink":
+    def of(cls, job_id: str, picture: Picture, spec: RenderSpec) -> "PictureLink":
         return cls(
             **picture.model_dump(),
             url=filter_url(job_id, picture.filter, picture.variant),
+            picture_url=picture_url(spec, picture.filter, picture.variant),
             animation_url=filter_url(job_id, picture.filter, picture.variant, "webp") if picture.animation else None,
         )
 
@@ -75,7 +106,7 @@ class Job(BaseModel):
             finished_at=record.finished_at,
             attempts=record.attempts,
             cancel_requested=record.cancel_requested,
-            results=[PictureLink.of(record.id, picture) for picture in record.results],
+            results=[PictureLink.of(record.id, picture, record.request) for picture in record.results],
             grid_url=grid_url(record.id) if succeeded else None,
             error=record.error,
             device=record.device,

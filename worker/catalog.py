@@ -8,10 +8,11 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.catalog import LayerAnswer, LayerEntry, ModelEntry
-from core.errors import FilterVizError
+from core.errors import FilterVizError, WeightsUnavailable
 from core.processes import die_with_parent
 from core.settings import Settings
 from core.store import Stores
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 def model_entries(settings: Settings) -> Iterator[ModelEntry]:
     """The served models (Settings.models) as the engine describes them, layers at their default size;
     one at a time, so that each can be published as soon as it is described."""
-    from core.engine import list_layers, list_models, weights_available
+    from core.engine import list_layers, list_models
 
     known = {info.name: info for info in list_models()}
     for name in settings.models:
@@ -36,7 +37,8 @@ def model_entries(settings: Settings) -> Iterator[ModelEntry]:
         info = known[name]
         size = (info.default_size, info.default_size)
         layers = _layer_entries(name, size, list_layers(name, size))
-        facts = {"weights_available": weights_available(name, settings.weights_dir), "layers": layers}
+        identity = _weights_identity(name, settings.weights_dir)
+        facts = {"weights_available": identity is not None, "weights_identity": identity, "layers": layers}
         yield ModelEntry.model_validate({**info.to_dict(), **facts})
 
 
@@ -77,6 +79,16 @@ def describe_layers(catalog: CatalogStore, model: str, size: tuple[int, int]) ->
 def start_publisher() -> subprocess.Popen:
     """Publish from a child process (same environment, so the same Settings) that dies with the worker."""
     return subprocess.Popen([sys.executable, "-m", "worker.catalog"], preexec_fn=die_with_parent())
+
+
+def _weights_identity(model: str, weights_dir: Path | None) -> str | None:
+    """What the API keys the model's pictures by (core.cache_key.picture_keys); None without a weight file."""
+    from core.engine import weights_identity
+
+    try:
+        return weights_identity(model, weights_dir)
+    except WeightsUnavailable:
+        return None
 
 
 def _layer_entries(model: str, size: tuple[int, int], layers: Iterable["LayerInfo"]) -> list[LayerEntry]:
