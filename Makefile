@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CLIENT := clients/typescript
+CLIENT_STAMP := $(CLIENT)/node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench bench-quality layers clean
+.PHONY: help install run test lint bench bench-quality layers clean client client-deps browser
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,7 +24,23 @@ install: $(STAMP) ## create .venv and install filterviz with its test tools
 run: $(STAMP) ## start Redis (embedded unless REDIS_URL is set), the API on :8000 and a worker
 	$(BIN)/filterviz serve
 
-test: lint ## the checks below, then the whole test suite (starts its own Redis and worker processes)
+$(CLIENT_STAMP): $(CLIENT)/package-lock.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund
+	touch $(CLIENT_STAMP)
+
+client-deps: $(CLIENT_STAMP) ## install the TypeScript client's packages (npm ci, again only when its lock file changed)
+
+client: $(STAMP) $(CLIENT_STAMP) ## regenerate the TypeScript client (clients/typescript) from the API's OpenAPI document
+	$(BIN)/python -m api.openapi $(CLIENT)/openapi.json
+	cd $(CLIENT) && npm run --silent generate -- openapi.json --output src/schema.d.ts
+
+browser: $(STAMP) ## a Chromium for the gallery's browser tests: /usr/bin/chromium, else Debian's (as root), else Playwright's
+	@if [ -x /usr/bin/chromium ]; then echo "browser tests use /usr/bin/chromium"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else $(BIN)/playwright install chromium; fi
+
+test: lint $(CLIENT_STAMP) browser ## the checks below, then the whole test suite (starts its own Redis and worker processes)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy, vulture and the import contracts (lint-imports)

@@ -9,11 +9,12 @@ from api.deps import Services
 from api.dispatch import Dispatcher
 from api.problems import install_problem_handlers
 from api.rate_limit import RateLimiter
-from api.routes import health, images, jobs, models
+from api.routes import events, gallery, health, images, jobs, models, pictures
 from api.slow_clients import BodyTimeoutMiddleware
 from core.settings import Settings
 from core.store import Stores
 from core.store.connection import connect, redis_url
+from core.store.job_events import JobEventHub
 
 DESCRIPTION = """\
 See what the filters of a convolutional network respond to.
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     services = Services(settings, Stores.from_settings(settings), Dispatcher(url), limiter)
     app = FastAPI(title="filterviz", version="1.0", description=DESCRIPTION)
     app.state.services = services
+    app.state.job_events = JobEventHub(url, settings.max_event_streams)
     install_decode_budget(app, settings)
     install_guess_limit(app, settings)
     install_problem_handlers(app)
@@ -50,6 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=EXPOSED_HEADERS,
         )
     app.add_middleware(BodyTimeoutMiddleware, seconds=settings.request_read_timeout_seconds)
-    for module in (jobs, images, models, health):
+    for module in (jobs, events, images, models, pictures, health, gallery):
         app.include_router(module.router)
     return app
