@@ -5,6 +5,7 @@ Nothing here touches the machine's own Redis: every URL points at the redis-serv
 are testkit.services', which the benchmarks use too.
 """
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from core.store import Stores
 from core.store.connection import connect
 from filterviz.redis_server import embedded_redis
 from testkit.services import ServiceProcess, service_settings_for, settings_env, start_api, start_worker, wait_until
+from tests.api_fixtures import KEY_DIGESTS
 
 SMALL_JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": "0-3", "steps": 5, "size": 64}
 
@@ -84,6 +86,16 @@ def worker(
 @pytest.fixture(scope="session")
 def api_url(service_env: dict[str, str], worker: ServiceProcess, service_root: Path) -> Iterator[str]:
     process, url = start_api(service_env, service_root / "api.log")
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def keyed_api(service_env: dict[str, str], worker: ServiceProcess, service_root: Path) -> Iterator[str]:
+    """A second API on the same Redis, storage and worker, that wants API keys (ALICE's and BOB's)."""
+    process, url = start_api({**service_env, "FILTERVIZ_API_KEYS": json.dumps(KEY_DIGESTS)}, service_root / "keyed.log")
     try:
         yield url
     finally:

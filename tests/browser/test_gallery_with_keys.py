@@ -3,34 +3,21 @@
 A second API process, with keys on, shares the test stack's Redis and worker.
 """
 
-import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from testkit.services import ServiceProcess, start_api
+from tests.api_fixtures import ALICE
 
-API_KEY = "gallery-test-key"
+API_KEY = ALICE  # one of the keys the keyed API wants
 LAYER_PAGE = "/models/efficientnet_lite0/layers/blocks.4"
 
 
-@pytest.fixture(scope="module")
-def keyed_api_url(service_env: dict[str, str], worker: ServiceProcess, service_root: Path) -> Iterator[str]:
-    digest = hashlib.sha256(API_KEY.encode()).hexdigest()
-    env = {**service_env, "FILTERVIZ_API_KEYS": json.dumps([digest])}
-    process, url = start_api(env, service_root / "api-keys.log")
-    try:
-        yield url
-    finally:
-        process.stop()
-
-
 @pytest.fixture
-def keyed_page(browser: Browser, keyed_api_url: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=keyed_api_url)
+def keyed_page(browser: Browser, keyed_api: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=keyed_api)
     context.set_default_timeout(30_000)
     try:
         yield context.new_page()

@@ -7,17 +7,14 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
 from core.settings import Settings
 from core.store.connection import connect
-from testkit.services import ServiceProcess, start_api
-from tests.api_fixtures import ALICE, BOB, KEY_DIGESTS, bearer
+from tests.api_fixtures import ALICE, BOB, bearer
 from tests.service_fixtures import SMALL_JOB, submit
 
 WATCHED_JOB = {**SMALL_JOB, "steps": 120}  # long enough for several progress events
@@ -105,17 +102,6 @@ def test_an_unknown_job_is_a_404_problem(client: httpx.Client) -> None:
     response = client.get("/v1/jobs/0123456789abcdef0123456789abcdef/events")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
-
-
-@pytest.fixture(scope="module")
-def keyed_api(service_env: dict[str, str], worker: ServiceProcess, service_root: Path) -> Iterator[str]:
-    process, url = start_api(
-        {**service_env, "FILTERVIZ_API_KEYS": json.dumps(KEY_DIGESTS)}, service_root / "keyed-events.log"
-    )
-    try:
-        yield url
-    finally:
-        process.stop()
 
 
 def test_another_callers_job_is_a_404_and_ones_own_streams(keyed_api: str) -> None:

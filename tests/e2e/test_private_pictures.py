@@ -2,29 +2,16 @@
 keys) and worker, a second caller repeating the first one's request on the same photo renders it
 anew and learns nothing of the first one's work."""
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from testkit.services import ServiceProcess, start_api, wait_until
-from tests.api_fixtures import ALICE, BOB, KEY_DIGESTS, bearer
+from testkit.services import wait_until
+from tests.api_fixtures import ALICE, BOB, bearer
 from tests.service_fixtures import finished
 
 CAT = Path(__file__).parents[1] / "data" / "cat.jpg"
 SPEC = {"model": "efficientnet_lite0", "layer": "blocks.1", "filters": [0, 1], "steps": 2, "size": 32, "seed": 5300}
-
-
-@pytest.fixture(scope="module")
-def keyed_api(service_env: dict[str, str], worker: ServiceProcess, service_root: Path) -> Iterator[str]:
-    """A second API on the same Redis, storage and worker, that wants API keys."""
-    process, url = start_api({**service_env, "FILTERVIZ_API_KEYS": json.dumps(KEY_DIGESTS)}, service_root / "keyed.log")
-    try:
-        yield url
-    finally:
-        process.stop()
 
 
 def render_from_cat(http: httpx.Client, key: str) -> dict:

@@ -2,15 +2,13 @@
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from filterviz.cli import main
-from testkit.services import ServiceProcess, start_api
-from tests.api_fixtures import ALICE, KEY_DIGESTS
+from tests.api_fixtures import ALICE
 
 CAT = Path(__file__).parents[1] / "data" / "cat.jpg"
 SMALL = ["--model", "efficientnet_lite0", "--layer", "blocks.2", "--filters", "0-3", "--size", "64"]
@@ -76,15 +74,6 @@ def test_a_canceled_job_makes_watch_fail(api_url: str, capsys: pytest.CaptureFix
     assert code == 1 and out.strip() == f"{job_id}: canceled"
     code, _, err = run(capsys, "cancel", "--api", api_url, job_id)
     assert code == 2 and "409 Conflict" in err
-
-
-@pytest.fixture(scope="module")
-def keyed_api(service_env: dict[str, str], worker: ServiceProcess, service_root: Path) -> Iterator[str]:
-    process, url = start_api({**service_env, "FILTERVIZ_API_KEYS": json.dumps(KEY_DIGESTS)}, service_root / "cli.log")
-    try:
-        yield url
-    finally:
-        process.stop()
 
 
 def test_the_api_key_comes_from_the_environment_and_a_start_image_is_uploaded(
