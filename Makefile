@@ -25,6 +25,9 @@ run: $(STAMP) ## start Redis (embedded unless REDIS_URL is set), the API on :800
 	$(BIN)/filterviz serve
 
 $(CLIENT_STAMP): $(CLIENT)/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } || \
+		{ echo "make test needs Node.js 18+ and npm for the TypeScript client's tests: install them" >&2; exit 1; }
 	cd $(CLIENT) && npm ci --no-audit --no-fund
 	touch $(CLIENT_STAMP)
 
