@@ -174,7 +174,7 @@ class RenderSpec(BaseModel):
         "measured in fp32",
     )
 
-    @field_validator("filters", mode="before")
+    @field_validator("filters", mode="before", json_schema_input_type=list[int] | str | int | None)
     @classmethod
     def _read_filters(cls, value: object) -> object:
         if isinstance(value, str):
@@ -192,7 +192,7 @@ class RenderSpec(BaseModel):
             raise ValueError("filter numbers must be >= 0")
         return None if value is None else sorted(set(value))
 
-    @field_validator("size", mode="before")
+    @field_validator("size", mode="before", json_schema_input_type=tuple[int, int] | int)
     @classmethod
     def _read_size(cls, value: object) -> object:
         if isinstance(value, int) and not isinstance(value, bool):

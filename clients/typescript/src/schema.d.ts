@@ -438,7 +438,7 @@ export interface components {
              * Filters
              * @description a list of filter numbers, or a string such as '3', '0-19', '0,5,9' or '0-3,8'; class numbers for objective 'class'; left out for objective 'layer'
              */
-            filters?: number[] | null;
+            filters?: number[] | string | number | null;
             /**
              * Method
              * @description classic: the seed's pixel gradient ascent; robust: Fourier parameterization, decorrelated color, transformation robustness and Adam (Distill/Lucid)
@@ -480,7 +480,7 @@ export interface components {
             size?: [
                 number,
                 number
-            ];
+            ] | number;
             /**
              * Seed
              * @default 0
