@@ -26,6 +26,16 @@ def redis_db(url: str, db: int) -> str:
     return f"{url.rsplit('/', 1)[0]}/{db}"
 
 
+def stored_bytes(settings: Settings) -> int:
+    """Bytes the service keeps on disk: results, pictures and the cache's entries."""
+    return sum(
+        path.stat().st_size
+        for root in (settings.storage_dir, settings.cache_dir)
+        for path in root.rglob("*")
+        if path.is_file()
+    )
+
+
 def submit(client: httpx.Client, spec: dict[str, object]) -> dict:
     response = client.post("/v1/jobs", json=spec)
     assert response.status_code == 202, response.text

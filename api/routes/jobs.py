@@ -4,26 +4,23 @@ import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
-from kombu.exceptions import OperationalError
 
 from api.access import CallerDep, authorize
+from api.admission import admission_limits, admitted, dispatch
 from api.deps import Services, ServicesDep, submit_facts
-from api.problems import FieldError, Problem, invalid, not_found, problem_responses, too_many, unavailable
+from api.picture_response import picture_response
+from api.problems import Problem, invalid, not_found, problem_responses
 from api.schemas import Job, JobPage, JobRequest
 from api.validation import fitted_to_start_image, request_errors
 from core.errors import DamagedPicture
 from core.job_view import job_url
-from core.jobs import Admission, JobRecord, JobStatus, Limits
+from core.jobs import JobRecord, JobStatus
 from core.pictures import Picture
-from core.settings import Settings
-from core.spec import ImageInit
 from core.store.files import GRID_PNG, filter_animation, filter_png
 
 router = APIRouter(
     prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(authorize)], responses=problem_responses(401, 429)
 )
-
-IMMUTABLE = "public, max-age=31536000, immutable"
 
 SPEC_EXAMPLES = {
     "seed": {
@@ -105,15 +102,15 @@ def submit_job(
         spec,
         caller=caller,
         webhook=request.webhook,
-        limits=Limits(settings.max_queued_jobs, settings.max_active_jobs_per_key),
+        limits=admission_limits(settings),
         idempotency=(idempotency_key, fingerprint) if idempotency_key else None,
         idempotency_seconds=settings.idempotency_seconds,
     )
-    record = _admitted(admission, idempotency_key, settings)
+    record = admitted(admission, idempotency_key, settings)
     if admission.outcome == "replayed":
         response.headers["Idempotent-Replayed"] = "true"
     if admission.outcome == "created" or services.stores.jobs.undispatched(record.id):
-        _dispatch(services, record)  # a replay of a job whose first request crashed before sending it, too
+        dispatch(services, record)  # a replay of a job whose first request crashed before sending it, too
     response.headers["Location"] = job_url(record.id)
     return Job.from_record(record)
 
@@ -191,43 +188,9 @@ def get_grid_png(job_id: str, request: Request, services: ServicesDep, caller: C
     return _file(services, request, job_id, GRID_PNG, "image/png")
 
 
-def _admitted(admission: Admission, idempotency_key: str | None, settings: Settings) -> JobRecord:
-    """The created or replayed job, or the problem that says why there is none."""
-    if admission.outcome == "conflict":
-        msg = (
-            f"key {idempotency_key!r} was already used for another request (job {admission.conflicting_id}); "
-            "send a new key for a new request"
-        )
-        error = FieldError(loc=["header", "Idempotency-Key"], msg=msg, type="idempotency_key_reused")
-        raise Problem(422, "Idempotency-Key reused", msg, type="/problems/idempotency-key-reused", errors=[error])
-    if admission.outcome == "queue_full":
-        detail = f"{settings.max_queued_jobs} jobs are waiting for a worker, the most this service queues"
-        raise unavailable("Queue full", f"{detail}; try again later", "/problems/queue-full")
-    if admission.outcome == "caller_busy":
-        detail = f"{settings.max_active_jobs_per_key} of your jobs are queued or running, the most allowed"
-        raise too_many("Too many jobs", f"{detail}; wait for one to finish", "/problems/too-many-jobs")
-    assert admission.job is not None  # created or replayed
-    return admission.job
-
-
 def request_fingerprint(request: JobRequest) -> str:
     """What an Idempotency-Key's replay must match: the whole request, normalized."""
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
-
-
-def _dispatch(services: Services, record: JobRecord) -> None:
-    """Queue the job's task; a job that could not be queued is forgotten (then 503).
-
-    Should this process die before the message is sent, a worker's janitor sends it later (the outbox).
-    """
-    try:
-        services.dispatcher.render(record.id)
-    except OperationalError:
-        services.stores.jobs.delete(record.id, record.caller)
-        raise
-    services.stores.jobs.mark_dispatched(record.id)
-    if isinstance(record.request.init, ImageInit):
-        services.stores.upload_records.keep(record.request.init.image_id)
 
 
 def _record(services: Services, job_id: str, caller: str | None) -> JobRecord:
@@ -268,16 +231,4 @@ def _file(services: Services, request: Request, job_id: str, name: str, media_ty
         ) from exc
     if ref is None or data is None:
         raise not_found(f"{name} of job {job_id} is no longer stored")
-    etag = f'"{ref.sha256[:32]}"'
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(data, media_type=media_type, headers=headers)
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 weak comparison against an If-None-Match list."""
-    if if_none_match is None:
-        return False
-    candidates = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in candidates or etag in candidates
+    return picture_response(request, data, ref.sha256, media_type)

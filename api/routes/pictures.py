@@ -7,15 +7,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import ValidationError
 
 from api.access import CallerDep, authorize
+from api.admission import admission_limits, admitted, dispatch
 from api.deps import Services, ServicesDep
+from api.picture_response import picture_response
 from api.problems import FieldError, invalid, problem_responses, unavailable
-from api.routes.jobs import IMMUTABLE, _admitted, _dispatch, _matches
 from api.validation import SubmitFacts, request_errors
 from core.cache_key import picture_keys
 from core.catalog import find_layer
 from core.errors import DamagedPicture, WeightsUnavailable
 from core.job_view import Job, job_url
-from core.jobs import JobRecord, Limits
+from core.jobs import JobRecord
 from core.settings import Settings
 from core.spec import MAX_DIVERSITY, RenderSpec
 from core.store.picture_cache import StoredPicture
@@ -129,13 +130,9 @@ def _png(services: Services, request: Request, stored: StoredPicture) -> Respons
         data = services.stores.results.pictures.read(stored.png)
     except DamagedPicture as exc:
         raise DamagedPicture(f"the picture is damaged: {exc}; ask again to render it anew") from exc
-    etag = f'"{stored.png.sha256[:32]}"'
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
     if data is None:
         raise DamagedPicture("the cached picture's file is gone; ask again to render it anew")
-    return Response(data, media_type="image/png", headers=headers)
+    return picture_response(request, data, stored.png.sha256, "image/png")
 
 
 def _rendering_job(services: Services, spec: RenderSpec, key: str, caller: str | None) -> JobRecord:
@@ -162,11 +159,9 @@ def _queue(services: Services, spec: RenderSpec, key: str, caller: str | None, t
     """Queue the job under the reservation ``token``; the reservation goes when nothing could be queued."""
     settings: Settings = services.settings
     try:
-        admission = services.stores.jobs.admit(
-            spec, caller=caller, webhook=None, limits=Limits(settings.max_queued_jobs, settings.max_active_jobs_per_key)
-        )
-        record = _admitted(admission, None, settings)
-        _dispatch(services, record)
+        admission = services.stores.jobs.admit(spec, caller=caller, limits=admission_limits(settings))
+        record = admitted(admission, None, settings)
+        dispatch(services, record)
     except BaseException:
         services.picture_requests.release(key, caller, token)
         raise

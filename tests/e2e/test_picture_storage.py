@@ -3,19 +3,10 @@
 import httpx
 
 from core.settings import Settings
-from tests.service_fixtures import finished, submit, wait_for_job
+from tests.service_fixtures import finished, stored_bytes, submit, wait_for_job
 
 JOBS, DISTINCT = 60, 3
 LIST_BYTES = 1024  # what a job of four filters adds on top of its pictures: the list of them
-
-
-def stored_bytes(settings: Settings) -> int:
-    return sum(
-        path.stat().st_size
-        for root in (settings.storage_dir, settings.cache_dir)
-        for path in root.rglob("*")
-        if path.is_file()
-    )
 
 
 def test_repeated_requests_add_only_their_lists_of_pictures(client: httpx.Client, service_settings: Settings) -> None:

@@ -13,6 +13,7 @@ from core.store import Stores
 from core.store.connection import connect
 from core.store.files import PICTURES, UPLOAD_SOURCE, filter_png
 from tests.api_fixtures import small_png
+from tests.service_fixtures import stored_bytes
 from tests.worker.test_run_job import SPEC, ScriptedEngine, engine, scripted_key, scripted_png  # noqa: F401 (engine: a fixture)
 from worker.cleanup import clean_storage
 from worker.run import run_job
@@ -41,15 +42,6 @@ def age(settings: Settings, seconds: float) -> None:
     for root in (settings.storage_dir / PICTURES, settings.cache_dir):
         for path in root.rglob("*"):
             os.utime(path, (then, then))
-
-
-def stored_bytes(settings: Settings) -> int:
-    return sum(
-        path.stat().st_size
-        for root in (settings.storage_dir, settings.cache_dir)
-        for path in root.rglob("*")
-        if path.is_file()
-    )
 
 
 def pictures(settings: Settings) -> set[str]:
