@@ -7,6 +7,7 @@ carries a hook (a probed layer) runs unfused, so its output is seen exactly as b
 """
 
 from collections import OrderedDict
+from functools import cache
 
 import torch
 from torch import nn
@@ -45,11 +46,18 @@ class _ConvReLU(torch.autograd.Function):
         return grad_x, None, None, None
 
 
+@cache
+def fused_bf16_supported() -> bool:
+    """oneDNN's fused kernel refuses bf16 on CPUs without AVX512-BW or AVX-NE-CONVERT (plain convs do not)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def _fusable(conv: nn.Module, relu: nn.Module, x: torch.Tensor) -> bool:
     return (
         isinstance(conv, nn.Conv2d)
         and isinstance(relu, nn.ReLU)
         and x.device.type == "cpu"
+        and (not torch.is_autocast_enabled("cpu") or fused_bf16_supported())
         and isinstance(conv.padding, tuple)
         and conv.padding_mode == "zeros"
         and not (conv._forward_hooks or conv._forward_pre_hooks or relu._forward_hooks or relu._forward_pre_hooks)

@@ -31,7 +31,20 @@ def test_a_fused_network_computes_and_differentiates_like_the_plain_one(monkeypa
         (theirs_grad,) = torch.autograd.grad(theirs.float().sum(), x)
         assert ours.dtype == theirs.dtype and torch.allclose(ours.float(), theirs.float(), atol=1e-5)
         assert torch.allclose(ours_grad, theirs_grad, rtol=1e-3, atol=1e-5)
-    assert len(fused_calls) == 2 * 3  # every (conv, ReLU) pair ran as one kernel
+    # every (conv, ReLU) pair ran as one kernel, in bf16 only where the CPU has oneDNN's bf16 kernels
+    assert len(fused_calls) == 3 * (2 if fusion.fused_bf16_supported() else 1)
+
+
+def test_without_bf16_kernels_a_bf16_forward_runs_unfused(monkeypatch) -> None:
+    """On a CPU without AVX512-BW the fused kernel raises in bf16: the pairs then run as plain modules."""
+    monkeypatch.setattr(fusion, "fused_bf16_supported", lambda: False)
+    fused_calls = []
+    monkeypatch.setattr(fusion._ConvReLU, "apply", lambda *args: fused_calls.append(1))
+    plain, fused = vgg_block(), fuse_conv_relu(nn.Sequential(vgg_block()))[0]
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours, theirs = fused(x), plain(x)
+    assert not fused_calls and ours.dtype == torch.bfloat16 and torch.equal(ours, theirs)
 
 
 def test_a_hooked_conv_runs_unfused_so_its_own_output_is_seen() -> None:
