@@ -11,6 +11,7 @@ from core.queues import DESCRIBE_TASK, META_QUEUE, RENDER_QUEUE
 from core.settings import Settings
 from core.store.connection import redis_url
 from worker.lifecycle import install_parent_duties
+from worker.metrics import install_exporter
 from worker.placement import RenderProcess
 from worker.tasks import register_tasks
 
@@ -41,6 +42,7 @@ def create_celery(settings: Settings) -> Celery:
     process = RenderProcess(settings)
     register_tasks(app, settings, process)
     install_parent_duties(app, settings)
+    install_exporter(settings)
     celeryd_init.connect(process.note_pool_size, weak=False)
     worker_process_init.connect(process.set_up, weak=False)
     return app

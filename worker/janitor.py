@@ -14,8 +14,10 @@ from collections.abc import Callable
 
 from redis import RedisError
 
+from core.errors import StorageError
 from core.settings import Settings
 from core.store import Stores
+from worker import metrics
 from worker.cleanup import clean_storage
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Janitor:
         requeued = []
         for job_id in self._stores.jobs.running_ids():
             if self._stores.jobs.requeue_if_stale(job_id, self._settings.stale_after_seconds):
+                metrics.job_retried("worker_lost")
                 self._dispatch(job_id)
                 log.warning("job %s: its worker stopped sending heartbeats; queued again", job_id)
                 requeued.append(job_id)
@@ -91,5 +94,5 @@ class Janitor:
         self._next_cleanup = time.monotonic() + self._settings.cleanup_interval_seconds
         try:
             clean_storage(self._stores)
-        except (RedisError, OSError) as exc:  # the next round tries again
+        except (RedisError, OSError, StorageError) as exc:  # the next round tries again
             log.warning("storage cleanup failed: %s", exc)

@@ -31,6 +31,7 @@ from core.store.jobs import decode_record
 from core.store.webhook_outbox import OutboxEvent, WebhookOutbox
 from core.webhook_signing import signed_headers, signing_key
 from core.webhook_targets import Target, resolve_target
+from worker import metrics
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class WebhookSender:
             status = self._post(target, event.id, _body(event, record))
         except ForbiddenTarget as exc:
             log.error("webhook %s to %s dropped: %s", event.id, record.webhook, exc)
+            metrics.webhook_attempted("refused")
             self._outbox.settle(event.id)
             return
         except httpx.HTTPError as exc:
@@ -119,13 +121,16 @@ class WebhookSender:
         else:
             error = f"HTTP {status}"
         if status is not None and (200 <= status < 300 or status == 410):
+            metrics.webhook_attempted("gone" if status == 410 else "delivered")
             self._outbox.settle(event.id)
         elif event.attempt <= len(self._settings.webhook_retry_seconds):
             delay = self._settings.webhook_retry_seconds[event.attempt - 1]
             log.warning("webhook %s to %s failed (%s); retrying in %g s", event.id, record.webhook, error, delay)
+            metrics.webhook_attempted("failed")
             self._outbox.retry_later(event.id, delay)
         else:
             log.error("webhook %s to %s dropped after %d attempts (%s)", event.id, record.webhook, event.attempt, error)
+            metrics.webhook_attempted("dropped")
             self._outbox.settle(event.id)
 
     def _post(self, target: Target, msg_id: str, body: bytes) -> int:

@@ -22,7 +22,8 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import get_args
 
 from redis import Redis
 
@@ -485,6 +486,31 @@ class JobStore:
 
     def running_ids(self) -> list[str]:
         return sorted(self._redis.smembers(_RUNNING))
+
+    def count_by_status(self, callers: Iterable[str | None]) -> dict[JobStatus, int]:
+        """Jobs in each status within the retention, summed over ``callers``' status indexes (one round trip)."""
+        seconds, micros = self._redis.time()
+        since = seconds + micros / 1e6 - self._retention
+        statuses: tuple[JobStatus, ...] = get_args(JobStatus)
+        pipe = self._redis.pipeline(transaction=False)
+        for caller in callers:
+            for status in statuses:
+                pipe.zcount(_status_key(caller, status), since, "+inf")
+        counts = dict.fromkeys(statuses, 0)
+        for index, count in enumerate(pipe.execute()):
+            counts[statuses[index % len(statuses)]] += count
+        return counts
+
+    def queued_sample(self, count: int) -> tuple[int, list[RenderSpec]]:
+        """How many jobs are queued, and the requests of up to ``count`` of them drawn at random (a bounded read)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.scard(_QUEUED)
+        pipe.srandmember(_QUEUED, count)
+        queued, sample = pipe.execute()
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in sample:
+            pipe.hget(_key(job_id), "request")
+        return queued, [RenderSpec.model_validate_json(request) for request in pipe.execute() if request]
 
     def existing(self, job_ids: list[str]) -> set[str]:
         """Those of ``job_ids`` that still have a record."""

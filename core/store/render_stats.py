@@ -1,7 +1,8 @@
 """How well cross-request batching and the result cache work, counted in Redis. Torch-free.
 
-Workers add to the counters after every batch; a /metrics route (or an operator with redis-cli,
-``HGETALL filterviz:stats:render``) reads them: average batch size, average queue delay, cache hits.
+Workers add to the counters after every batch, and note the cache's size after each trim; the API's
+/metrics (or an operator with redis-cli, ``HGETALL filterviz:stats:render``) reads them: average batch
+size, average queue delay, cache hits, cache entries and bytes.
 """
 
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ class RenderStatsSnapshot:
     queue_seconds: float = 0.0  # submit -> batch start, summed over the batches' jobs
     pictures_cached: int = 0  # pictures a job took from the cache or from a batch-mate's rows
     pictures_rendered: int = 0
+    cache_entries: int = 0  # the result cache's entries, as its last trim left them
+    cache_bytes: int = 0  # bytes of stored pictures kept then (what FILTERVIZ_CACHE_MAX_BYTES bounds)
 
     @property
     def average_batch_jobs(self) -> float:
@@ -47,6 +50,10 @@ class RenderStats:
         pipe.hincrby(_KEY, "pictures_rendered", rendered)
         pipe.execute()
 
+    def record_cache_size(self, entries: int, size_bytes: int) -> None:
+        """What the cache holds after a trim (it is measured there: counting it costs a listing of the storage)."""
+        self._redis.hset(_KEY, mapping={"cache_entries": entries, "cache_bytes": size_bytes})
+
     def read(self) -> RenderStatsSnapshot:
         fields: dict[str, str] = self._redis.hgetall(_KEY)
         return RenderStatsSnapshot(
@@ -56,4 +63,6 @@ class RenderStats:
             queue_seconds=float(fields.get("queue_seconds", 0.0)),
             pictures_cached=int(fields.get("pictures_cached", 0)),
             pictures_rendered=int(fields.get("pictures_rendered", 0)),
+            cache_entries=int(fields.get("cache_entries", 0)),
+            cache_bytes=int(fields.get("cache_bytes", 0)),
         )
