@@ -5,11 +5,13 @@ caller started (filterviz.redis_server.embedded_redis): nothing here touches the
 """
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +21,7 @@ from pydantic import SecretStr
 
 from core.settings import Settings
 from core.store import Stores
+from core.store.objects import s3_client
 from filterviz.redis_server import free_port
 from filterviz.service import api_command, worker_command
 
@@ -51,6 +54,44 @@ def service_settings_for(redis_url: str, root: Path) -> Settings:
     )
 
 
+S3_BUCKET = "filterviz-test"
+
+
+@contextmanager
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible HTTP server (moto's) on a free loopback port, holding an empty bucket ``S3_BUCKET``;
+    yields its URL."""
+    from moto.server import ThreadedMotoServer  # a dev dependency: only tests and benchmarks start one
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request in the tests' output
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        s3_client(on_s3(Settings(), url, "")).create_bucket(Bucket=S3_BUCKET)
+        yield url
+    finally:
+        server.stop()
+
+
+def on_s3(settings: Settings, endpoint: str, prefix: str) -> Settings:
+    """``settings`` with results, uploads and the cache in the test bucket under ``prefix`` (credentials given:
+    boto3 never looks for any of its own)."""
+    return settings.model_copy(
+        update={
+            "storage_backend": "s3",
+            "s3_bucket": S3_BUCKET,
+            "s3_endpoint_url": endpoint,
+            "s3_region": "us-east-1",
+            "s3_addressing_style": "path",
+            "s3_access_key_id": "testing",
+            "s3_secret_access_key": SecretStr("testing"),
+            "s3_prefix": prefix,
+        }
+    )
+
+
 def settings_env(settings: Settings, torch_home: Path) -> dict[str, str]:
     """The environment that makes a child process read ``settings`` (pydantic-settings parses JSON lists)."""
     env = {**os.environ, "TORCH_HOME": str(torch_home)}  # an empty TORCH_HOME: no VGG16 weights, for sure
@@ -65,11 +106,11 @@ def settings_env(settings: Settings, torch_home: Path) -> dict[str, str]:
 class ServiceProcess:
     """A worker or API child process in its own session, logging to a file."""
 
-    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None) -> None:
         self.log_path = log_path
         with log_path.open("wb") as log:
             self.popen = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd
             )
 
     def log(self) -> str:
@@ -99,9 +140,11 @@ def wait_until(probe: Callable[[], T], timeout: float, what: str, interval: floa
     return value
 
 
-def start_worker(settings: Settings, env: dict[str, str], name: str, logs: Path) -> ServiceProcess:
+def start_worker(
+    settings: Settings, env: dict[str, str], name: str, logs: Path, cwd: Path | None = None
+) -> ServiceProcess:
     """A real Celery worker (``celery -A worker.entrypoint worker``), ready once it is stamped alive."""
-    process = ServiceProcess(worker_command(1, name=name), env, logs / f"{name}.log")
+    process = ServiceProcess(worker_command(1, name=name), env, logs / f"{name}.log", cwd)
     workers = Stores.from_settings(settings).workers
     try:
         wait_until(lambda: process.popen.poll() is not None or name in workers.alive(5), 60, f"worker {name} to start")
@@ -112,10 +155,12 @@ def start_worker(settings: Settings, env: dict[str, str], name: str, logs: Path)
     return process
 
 
-def start_api(env: dict[str, str], log_path: Path, port: int | None = None) -> tuple[ServiceProcess, str]:
+def start_api(
+    env: dict[str, str], log_path: Path, port: int | None = None, cwd: Path | None = None
+) -> tuple[ServiceProcess, str]:
     """The API (uvicorn) on a local port, once it answers /healthz; returns it and its base URL."""
     port = port or free_port()
-    process = ServiceProcess(api_command("127.0.0.1", port), env, log_path)
+    process = ServiceProcess(api_command("127.0.0.1", port), env, log_path, cwd)
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

@@ -6,6 +6,7 @@ are testkit.services', which the benchmarks use too.
 """
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,8 +16,18 @@ import pytest
 from core.settings import Settings
 from core.store import Stores
 from core.store.connection import connect
+from core.store.objects import object_storages
 from filterviz.redis_server import embedded_redis
-from testkit.services import ServiceProcess, service_settings_for, settings_env, start_api, start_worker, wait_until
+from testkit.services import (
+    ServiceProcess,
+    on_s3,
+    s3_endpoint,
+    service_settings_for,
+    settings_env,
+    start_api,
+    start_worker,
+    wait_until,
+)
 from tests.api_fixtures import KEY_DIGESTS
 
 SMALL_JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": "0-3", "steps": 5, "size": 64}
@@ -27,13 +38,9 @@ def redis_db(url: str, db: int) -> str:
 
 
 def stored_bytes(settings: Settings) -> int:
-    """Bytes the service keeps on disk: results, pictures and the cache's entries."""
-    return sum(
-        path.stat().st_size
-        for root in (settings.storage_dir, settings.cache_dir)
-        for path in root.rglob("*")
-        if path.is_file()
-    )
+    """Bytes the service keeps in its storage: results, pictures and the cache's entries."""
+    results, _, cache = object_storages(settings)
+    return sum(stored.size for objects in (results, cache) for stored in objects.list())
 
 
 def submit(client: httpx.Client, spec: dict[str, object]) -> dict:
@@ -123,4 +130,20 @@ def scratch(redis_server: str, tmp_path: Path) -> tuple[Settings, Stores]:
     """Settings and stores on an emptied Redis database of their own, for in-process tests."""
     settings = service_settings_for(redis_db(redis_server, 1), tmp_path)
     connect(redis_db(redis_server, 1)).flushdb()
+    return settings, Stores.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def s3_url() -> Iterator[str]:
+    """moto's S3 server over HTTP on loopback, for the whole session (each test uses a prefix of its own)."""
+    with s3_endpoint() as url:
+        yield url
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_scratch(request: pytest.FixtureRequest, scratch: tuple[Settings, Stores]) -> tuple[Settings, Stores]:
+    """``scratch`` on each storage backend in turn: its own directory, then a fresh prefix of the test bucket."""
+    if request.param == "local":
+        return scratch
+    settings = on_s3(scratch[0], request.getfixturevalue("s3_url"), f"scratch-{uuid.uuid4().hex}")
     return settings, Stores.from_settings(settings)

@@ -27,6 +27,7 @@ class Cleanup:
     cache_entries: int = 0  # cache entries dropped: made from a deleted upload, idle, or beyond the bound
     pictures: int = 0  # pictures deleted: no job or cache entry refers to them any more
     freed_bytes: int = 0
+    datasets: int = 0  # image sets (and their examples indexes) deleted: expired, deleted, or never recorded
 
 
 def clean_storage(stores: Stores) -> Cleanup:
@@ -40,6 +41,7 @@ def clean_storage(stores: Stores) -> Cleanup:
         stores.uploads.delete(image_id)
     forgotten = stores.cache.forget_photos(expired)
     trimmed = stores.cache.trim(stores.results.referenced(live))
+    stores.render_stats.record_cache_size(trimmed.kept_entries, trimmed.kept_bytes)  # for /metrics
     temporaries = sum(
         storage.discard_temporaries(TEMPORARY_MAX_AGE_SECONDS) for storage in (stores.results, stores.uploads)
     )
@@ -51,6 +53,7 @@ def clean_storage(stores: Stores) -> Cleanup:
         cache_entries=forgotten + trimmed.entries,
         pictures=trimmed.pictures,
         freed_bytes=trimmed.bytes,
+        datasets=stores.datasets.sweep(TEMPORARY_MAX_AGE_SECONDS),
     )
     if any(vars(done).values()):
         log.info("cleanup: %s", done)

@@ -1,56 +1,56 @@
-"""Where result pictures and uploaded start images live. Torch-free.
+"""Where result pictures, uploaded start images and cache entries live, on any ObjectStorage
+(core.store.objects: a local directory or an S3 bucket). Torch-free.
 
 Files are addressed as (key, name): key is a job or image id (32 hex digits, checked before any
-path is built, so no request can reach outside the storage root), name a file in it. Pictures are
-stored once, named by the SHA-256 of their bytes (:class:`PictureStore`); a job's directory holds
+name is built, so no request can reach outside the storage), name a file in it. Pictures are
+stored once, named by the SHA-256 of their bytes (:class:`PictureStore`); a job's folder holds
 only the list of the pictures it refers to (:class:`JobResults`), and every read checks a
 picture's size and hash, so damaged bytes are reported, never served.
 """
 
-import errno
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
-from core.errors import DamagedPicture, StorageError
+from core.errors import DamagedPicture
+from core.store.last_use import LastUse
+from core.store.objects import ObjectStorage, StoredObject
 
 GRID_PNG = "grid.png"
 UPLOAD_SOURCE = "source"  # the uploaded bytes, as sent (PNG or JPEG)
-PICTURES = "pictures"  # the folder of the storage root that holds every picture once
+PICTURES = "pictures"  # the folder of the result storage that holds every picture once
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_MANIFEST = "pictures"  # in a job's directory: its file names -> the pictures they are
+_MANIFEST = "pictures"  # in a job's folder: its file names -> the pictures they are
 _NAME = re.compile(r"^[a-z0-9_]+(\.png|\.webp)?$")
-_TEMPORARY = ".tmp-"
-_REASONS = {  # why a write failed, in words
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is used up",
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-}
 
 
-def filter_png(filter_index: int, variant: int = 0) -> str:
-    return f"{_filter_stem(filter_index, variant)}.png"
+def filter_png(filter_index: int, variant: int = 0, part: int | None = None) -> str:
+    """``part``: which of a several-layer job's layers (None: a job of one layer)."""
+    return f"{_filter_stem(filter_index, variant, part)}.png"
 
 
-def filter_animation(filter_index: int, variant: int = 0) -> str:
+def filter_animation(filter_index: int, variant: int = 0, part: int | None = None) -> str:
     """The animated WebP of a render's snapshots."""
-    return f"{_filter_stem(filter_index, variant)}.webp"
+    return f"{_filter_stem(filter_index, variant, part)}.webp"
 
 
-def _filter_stem(filter_index: int, variant: int) -> str:
-    return f"filter_{filter_index:04d}" + (f"_v{variant}" if variant else "")
+def grid_png(part: int | None = None) -> str:
+    """The contact sheet of a job of one layer, or of the ``part``-th layer of a several-layer job."""
+    return _part_prefix(part) + GRID_PNG
+
+
+def _filter_stem(filter_index: int, variant: int, part: int | None) -> str:
+    return _part_prefix(part) + f"filter_{filter_index:04d}" + (f"_v{variant}" if variant else "")
+
+
+def _part_prefix(part: int | None) -> str:
+    """Layer names have dots, storage names may not: a several-layer job's files go by the layer's index."""
+    return "" if part is None else f"layer_{part:03d}_"
 
 
 @dataclass(frozen=True)
@@ -78,117 +78,65 @@ class PictureRef:
         return {"sha256": self.sha256, "size": self.size}
 
 
-class ResultStorage(Protocol):
+class KeyedFiles:
+    """Files grouped under a key (a job or image id, or a cache key): object ``<key>/<name>``. The key is
+    32 hex digits and the name a plain file name, checked before the storage is asked."""
+
+    def __init__(self, objects: ObjectStorage) -> None:
+        self.objects = objects
+
     def put(self, key: str, name: str, data: bytes) -> None:
-        """Store ``data`` so that readers see either nothing or all of it; StorageError if it cannot."""
+        """Store ``data`` whole (readers see the old bytes or all of the new); StorageError if it cannot."""
+        self.objects.put(_object(key, name), data)
 
     def get(self, key: str, name: str) -> bytes | None:
-        """The stored bytes, or None."""
+        return self.objects.get(_object(key, name))
 
-    def exists(self, key: str, name: str) -> bool: ...
+    def exists(self, key: str, name: str) -> bool:
+        return self.objects.head(_object(key, name)) is not None
 
     def delete(self, key: str) -> None:
         """Remove everything stored under ``key``."""
+        for stored in self.objects.list(f"{_checked_key(key)}/"):
+            self.objects.delete(stored.name)
+
+    def listing(self) -> dict[str, dict[str, StoredObject]]:
+        """What is stored under every key: key -> file name -> the object."""
+        found: dict[str, dict[str, StoredObject]] = {}
+        for stored in self.objects.list():
+            key, _, name = stored.name.partition("/")
+            if _KEY.match(key) and _NAME.match(name):
+                found.setdefault(key, {})[name] = stored
+        return found
 
     def keys(self) -> list[str]:
         """Every key something is stored under."""
+        return sorted(self.listing())
 
     def discard_temporaries(self, older_than_seconds: float) -> int:
-        """Remove what writers that died mid-write left behind; returns how many."""
-
-
-class LocalStorage:
-    """A directory per key under ``root``; writes go to a temporary file, then ``os.replace``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def put(self, key: str, name: str, data: bytes) -> None:
-        path = self._path(key, name)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_then_rename(path, data)
-        except OSError as exc:
-            raise StorageError(_storage_failure(self.root, exc)) from None
-
-    def get(self, key: str, name: str) -> bytes | None:
-        try:
-            return self._path(key, name).read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def exists(self, key: str, name: str) -> bool:
-        return self._path(key, name).is_file()
-
-    def delete(self, key: str) -> None:
-        shutil.rmtree(self._path(key), ignore_errors=True)
-
-    def keys(self) -> list[str]:
-        try:
-            return [entry.name for entry in os.scandir(self.root) if entry.is_dir() and _KEY.match(entry.name)]
-        except FileNotFoundError:
-            return []
-
-    def discard_temporaries(self, older_than_seconds: float) -> int:
-        cutoff, removed = time.time() - older_than_seconds, 0
-        for path in self.root.glob(f"*/{_TEMPORARY}*"):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:  # its writer finished (renamed it) meanwhile
-                pass
-        return removed
-
-    def last_used(self, key: str, name: str | None = None) -> float | None:
-        """When the file (or the key's folder) was written or last :meth:`touch`ed, in epoch seconds;
-        None if it is not there."""
-        try:
-            return self._path(key, name).stat().st_mtime
-        except FileNotFoundError:
-            return None
-
-    def touch(self, key: str, name: str) -> None:
-        """Mark the file used now (the result cache evicts the least recently used first)."""
-        _touch(self._path(key, name))
-
-    def _path(self, key: str, name: str | None = None) -> Path:
-        if not _KEY.match(key):
-            raise ValueError(f"storage key {key!r} is not 32 hex digits")
-        if name is None:
-            return self.root / key
-        if not _NAME.match(name):
-            raise ValueError(f"storage name {name!r} is not allowed")
-        return self.root / key / name
+        return self.objects.discard_temporaries(older_than_seconds)
 
 
 class PictureStore:
-    """Every picture once, in ``root/pictures/<sha256>``: jobs and cache entries refer to it by its
-    :class:`PictureRef`. A picture's file time is its last use; :meth:`sweep` keeps recent ones."""
+    """Every picture once, as object ``pictures/<sha256>``: jobs and cache entries refer to it by its
+    :class:`PictureRef`. Its last use is kept in Redis (core.store.last_use); :meth:`sweep` keeps recent ones."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._folder = root / PICTURES
+    def __init__(self, objects: ObjectStorage, last_use: LastUse) -> None:
+        self.objects, self.last_use = objects, last_use
 
     def add(self, data: bytes) -> PictureRef:
         """Store ``data`` unless a whole copy is there already; StorageError if it cannot."""
         ref = PictureRef.of(data)
-        path = self._folder / ref.sha256
-        try:
-            if _size(path) == ref.size:
-                _touch(path)
-            else:
-                self._folder.mkdir(parents=True, exist_ok=True)
-                _write_then_rename(path, data)
-        except OSError as exc:
-            raise StorageError(_storage_failure(self.root, exc)) from None
+        stored = self.objects.head(_picture(ref.sha256))
+        if stored is None or stored.size != ref.size:
+            self.objects.put(_picture(ref.sha256), data)
+        self.last_use.mark([ref.sha256])
         return ref
 
     def read(self, ref: PictureRef) -> bytes | None:
         """The picture's bytes, None if it is not stored; DamagedPicture if they are not what was stored."""
-        try:
-            data = (self._folder / _checked_sha256(ref.sha256)).read_bytes()
-        except FileNotFoundError:
+        data = self.objects.get(_picture(ref.sha256))
+        if data is None:
             return None
         if len(data) != ref.size:
             raise DamagedPicture(f"{len(data)} of its {ref.size} bytes are stored")
@@ -204,42 +152,53 @@ class PictureStore:
         except DamagedPicture:
             self.delete(ref.sha256)
             return False
-        _touch(self._folder / ref.sha256)
+        self.last_use.mark([ref.sha256])
         return True
 
+    def presigned_url(self, ref: PictureRef, seconds: int, media_type: str, cache_control: str) -> str | None:
+        """A short-lived URL of the picture's bytes, None if it is not stored; DamagedPicture if its size is
+        wrong (the bytes themselves are not read: that is what a redirect saves)."""
+        stored = self.objects.head(_picture(ref.sha256))
+        if stored is None:
+            return None
+        if stored.size != ref.size:
+            raise DamagedPicture(f"{stored.size} of its {ref.size} bytes are stored")
+        return self.objects.presigned_url(_picture(ref.sha256), seconds, media_type, cache_control)
+
     def delete(self, sha256: str) -> None:
-        (self._folder / _checked_sha256(sha256)).unlink(missing_ok=True)
+        self.objects.delete(_picture(sha256))
+        self.last_use.forget([sha256])
 
     def sizes(self) -> dict[str, int]:
         """Bytes of every stored picture, by SHA-256."""
-        try:
-            entries = list(os.scandir(self._folder))
-        except FileNotFoundError:
-            return {}
-        return {entry.name: _size(Path(entry.path)) or 0 for entry in entries if _SHA256.match(entry.name)}
+        return {sha256: stored.size for sha256, stored in self._stored().items()}
 
     def sweep(self, keep: set[str], unused_for_seconds: float) -> tuple[int, int]:
         """Delete the pictures not in ``keep`` and unused this long; returns (pictures, bytes) deleted."""
         cutoff, deleted, freed = time.time() - unused_for_seconds, 0, 0
-        for sha256, size in self.sizes().items():
-            path = self._folder / sha256
-            try:
-                if sha256 not in keep and path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    deleted, freed = deleted + 1, freed + size
-            except FileNotFoundError:  # another worker's sweep was first
-                pass
+        used = self.last_use.all()
+        for sha256, stored in self._stored().items():
+            if sha256 not in keep and used.get(sha256, stored.written_at) < cutoff:
+                self.delete(sha256)  # another worker's sweep may have been first: deleting twice is fine
+                deleted, freed = deleted + 1, freed + stored.size
         return deleted, freed
+
+    def _stored(self) -> dict[str, StoredObject]:
+        found = {}
+        for stored in self.objects.list(f"{PICTURES}/"):
+            sha256 = stored.name.removeprefix(f"{PICTURES}/")
+            if _SHA256.match(sha256):
+                found[sha256] = stored
+        return found
 
 
 class JobResults:
-    """The pictures of each job: ``root/<job id>/pictures`` maps its file names (``filter_0003.png``,
-    ``grid.png``) to the :class:`PictureRef` of a picture in the :class:`PictureStore`."""
+    """The pictures of each job: object ``<job id>/pictures`` maps its file names (``filter_0003.png``,
+    ``grid.png``) to the :class:`PictureRef` of a picture in the :class:`PictureStore`, beside it."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.pictures = PictureStore(root)
-        self._lists = LocalStorage(root)
+    def __init__(self, objects: ObjectStorage, last_use: LastUse) -> None:
+        self.pictures = PictureStore(objects, last_use)
+        self._lists = KeyedFiles(objects)
 
     def refer(self, job_id: str, refs: dict[str, PictureRef]) -> None:
         """The job's pictures, all at once (atomically); StorageError if they cannot be written down."""
@@ -285,42 +244,27 @@ class JobResults:
         return self._lists.keys()
 
     def discard_temporaries(self, older_than_seconds: float) -> int:
-        """Half-written lists and pictures (both lie one folder below the root)."""
+        """Half-written lists and pictures."""
         return self._lists.discard_temporaries(older_than_seconds)
+
+
+def _object(key: str, name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"storage name {name!r} is not allowed")
+    return f"{_checked_key(key)}/{name}"
+
+
+def _checked_key(key: str) -> str:
+    if not _KEY.match(key):
+        raise ValueError(f"storage key {key!r} is not 32 hex digits")
+    return key
+
+
+def _picture(sha256: str) -> str:
+    return f"{PICTURES}/{_checked_sha256(sha256)}"
 
 
 def _checked_sha256(sha256: str) -> str:
     if not _SHA256.match(sha256):
         raise ValueError(f"picture name {sha256!r} is not 64 hex digits")
     return sha256
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return None
-
-
-def _touch(path: Path) -> None:
-    try:
-        os.utime(path)
-    except FileNotFoundError:  # deleted meanwhile: the next reader finds it missing
-        pass
-
-
-def _write_then_rename(path: Path, data: bytes) -> None:
-    """Readers see the old file or the whole new one; a failed write leaves no temporary behind."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _storage_failure(root: Path, exc: OSError) -> str:
-    reason = _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
-    return f"cannot store files under {root}: {reason} ({type(exc).__name__})"

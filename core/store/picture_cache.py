@@ -1,7 +1,7 @@
 """The result cache: every picture rendered so far, under the key of everything that determines it
 (its cache key). Torch-free.
 
-An entry is a small record in the cache directory naming its files in the PictureStore (by size
+An entry is a small record in the cache's storage naming its files in the PictureStore (by size
 and SHA-256) and the picture they show (core.pictures.Picture: what was measured with it); the
 bytes live once, in the PictureStore, and jobs refer to the same bytes. A hit is checked first: an
 entry whose record is unreadable or whose files are damaged or gone is removed and counts as a
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ValidationError, field_validator
 
 from core.pictures import Picture
-from core.store.files import LocalStorage, PictureRef, PictureStore
+from core.store.files import KeyedFiles, PictureRef, PictureStore
+from core.store.last_use import LastUse
 
 _ENTRY = "entry"
 
@@ -41,6 +42,8 @@ class Trimmed:
     entries: int  # cache entries dropped (least recently used, idle, or damaged)
     pictures: int  # pictures deleted because nothing refers to them any more
     bytes: int  # ... and their bytes
+    kept_entries: int = 0  # cache entries left
+    kept_bytes: int = 0  # bytes of the pictures kept, live jobs' included: what ``max_bytes`` bounds
 
 
 class _Entry(BaseModel):
@@ -64,14 +67,16 @@ class _Entry(BaseModel):
 class PictureCache:
     def __init__(
         self,
-        entries: LocalStorage,
+        entries: KeyedFiles,
         pictures: PictureStore,
+        last_use: LastUse,
         max_bytes: int,
         max_idle_seconds: float,
         grace_seconds: float,
     ) -> None:
-        """``grace_seconds``: a picture used this recently may still be referred to by a batch in progress."""
-        self._entries, self._pictures = entries, pictures
+        """``last_use``: when each entry was last used; ``grace_seconds``: a picture used this recently may
+        still be referred to by a batch in progress."""
+        self._entries, self._pictures, self.last_use = entries, pictures, last_use
         self._max_bytes, self._max_idle, self._grace = max_bytes, max_idle_seconds, grace_seconds
 
     def get(self, key: str) -> StoredPicture | None:
@@ -80,7 +85,7 @@ class PictureCache:
         if entry is None or "png" not in entry.pictures:
             return None
         if entry.picture is None:  # an older layout's entry
-            self._entries.delete(key)
+            self._delete(key)
             return None
         refs = entry.refs()
         return StoredPicture(entry.picture, refs["png"], refs.get("webp"))
@@ -105,28 +110,29 @@ class PictureCache:
 
     def forget_photos(self, photos: set[str]) -> int:
         """Remove the entries made from these uploads; returns how many."""
-        gone = [key for key, entry in self._all() if entry is not None and entry.photo in photos]
+        gone = [key for key, entry, _ in self._by_last_use() if entry is not None and entry.photo in photos]
         for key in gone:
-            self._entries.delete(key)
+            self._delete(key)
         return len(gone)
 
     def trim(self, live: set[str]) -> Trimmed:
         """Bound the cache (see the module's docstring); ``live``: SHA-256 of the pictures live jobs refer to."""
         sizes = self._pictures.sizes()
         used = sum(sizes.get(sha256, 0) for sha256 in live)
-        keep, dropped = set(live), 0
+        keep, dropped, kept = set(live), 0, 0
         idle_since = time.time() - self._max_idle
         for key, entry, last_used in self._by_last_use():
             fresh = {ref.sha256 for ref in entry.refs().values()} - keep if entry is not None else set()
             added = sum(sizes.get(sha256, 0) for sha256 in fresh)
             if entry is None or last_used < idle_since or used + added > self._max_bytes:
-                self._entries.delete(key)
+                self._delete(key)
                 dropped += 1
                 continue
             keep |= fresh
             used += added
+            kept += 1
         deleted, freed = self._pictures.sweep(keep, self._grace)
-        return Trimmed(dropped, deleted, freed)
+        return Trimmed(dropped, deleted, freed, kept, used)
 
     def _whole(self, key: str) -> _Entry | None:
         """The entry, its pictures checked; an unreadable or damaged one is removed."""
@@ -135,30 +141,31 @@ class PictureCache:
             return None
         entry = _parse(data)
         if entry is not None and all(self._pictures.verified(ref) for ref in entry.refs().values()):
-            self._entries.touch(key, _ENTRY)
+            self.last_use.mark([key])
             return entry
-        self._entries.delete(key)
+        self._delete(key)
         return None
 
     def _write(self, key: str, refs: dict[str, PictureRef], picture: Picture | None, photo: str | None) -> None:
         entry = _Entry(pictures={role: ref.as_json() for role, ref in refs.items()}, picture=picture, photo=photo)
         self._entries.put(key, _ENTRY, entry.model_dump_json().encode())
+        self.last_use.mark([key])
 
-    def _all(self) -> list[tuple[str, _Entry | None]]:
-        """Every entry (None: unreadable). A folder without one is skipped while its writer may be at work,
-        and removed after that (an older layout's, or a writer's that died)."""
-        found, abandoned = [], time.time() - self._grace
-        for key in self._entries.keys():
-            data = self._entries.get(key, _ENTRY)
-            if data is not None:
-                found.append((key, _parse(data)))
-            elif (self._entries.last_used(key) or time.time()) < abandoned:
-                self._entries.delete(key)
-        return found
+    def _delete(self, key: str) -> None:
+        self._entries.delete(key)
+        self.last_use.forget([key])
 
     def _by_last_use(self) -> list[tuple[str, _Entry | None, float]]:
-        """Every entry, most recently used first."""
-        found = [(key, entry, self._entries.last_used(key, _ENTRY) or 0.0) for key, entry in self._all()]
+        """Every entry (None: unreadable), most recently used first. A folder without one is skipped while
+        its writer may be at work, and removed after that (an older layout's, or a writer's that died)."""
+        found, abandoned, used = [], time.time() - self._grace, self.last_use.all()
+        for key, files in self._entries.listing().items():
+            if _ENTRY in files:
+                data = self._entries.get(key, _ENTRY)
+                if data is not None:  # else deleted meanwhile
+                    found.append((key, _parse(data), used.get(key, files[_ENTRY].written_at)))
+            elif max(stored.written_at for stored in files.values()) < abandoned:
+                self._delete(key)
         return sorted(found, key=lambda item: item[2], reverse=True)
 
 

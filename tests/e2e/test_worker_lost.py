@@ -43,5 +43,5 @@ def test_a_job_whose_worker_is_killed_is_finished_by_another(redis_server: str, 
     for name in names:  # whole pictures, whatever the killed attempt had written
         Image.open(io.BytesIO(stores.results.get(job_id, name)), formats=["PNG"]).load()
     assert sorted(stores.results.refs(job_id)) == sorted(names)
-    assert [path.name for path in (stores.results.root / job_id).iterdir()] == ["pictures"]  # no temporaries
+    assert [path.name for path in (settings.storage_dir / job_id).iterdir()] == ["pictures"]  # no temporaries
     assert stores.jobs.running_ids() == []

@@ -1,7 +1,7 @@
 """The result cache forgets: it is bounded by bytes (least recently used go first), a picture is stored
 once however many jobs show it, pictures go when no live job or cache entry needs them, and pictures
-made from a photo go with the photo. Jobs run through run_job with the scripted engine; the
-cleanup is the one the janitor runs."""
+made from a photo go with the photo; on both storage backends (a local directory and an S3 bucket).
+Jobs run through run_job with the scripted engine; the cleanup is the one the janitor runs."""
 
 import os
 import time
@@ -11,7 +11,7 @@ from core.settings import Settings
 from core.spec import RenderSpec
 from core.store import Stores
 from core.store.connection import connect
-from core.store.files import PICTURES, UPLOAD_SOURCE, filter_png
+from core.store.files import UPLOAD_SOURCE, filter_png
 from tests.api_fixtures import small_png
 from tests.service_fixtures import stored_bytes
 from tests.worker.test_run_job import SPEC, ScriptedEngine, engine, scripted_key, scripted_png  # noqa: F401 (engine: a fixture)
@@ -36,59 +36,56 @@ def expire(settings: Settings, *keys: str) -> None:
     assert connect(settings.redis_url).delete(*keys) == len(keys)
 
 
-def age(settings: Settings, seconds: float) -> None:
+def age(stores: Stores, seconds: float) -> None:
     """Pretend every picture and cache entry was last used ``seconds`` ago."""
-    then = time.time() - seconds
-    for root in (settings.storage_dir / PICTURES, settings.cache_dir):
-        for path in root.rglob("*"):
-            os.utime(path, (then, then))
+    for last_use in (stores.results.pictures.last_use, stores.cache.last_use):
+        last_use.mark(last_use.all(), at=time.time() - seconds)
 
 
-def pictures(settings: Settings) -> set[str]:
-    folder = settings.storage_dir / PICTURES
-    return {path.name for path in folder.iterdir()} if folder.exists() else set()
+def pictures(stores: Stores) -> set[str]:
+    return set(stores.results.pictures.sizes())
 
 
 def test_a_picture_is_stored_once_however_many_jobs_show_it(
-    scratch: tuple[Settings, Stores],
+    any_scratch: tuple[Settings, Stores],
     engine: ScriptedEngine,  # noqa: F811
 ) -> None:
-    settings, stores = stores_with(scratch)
+    settings, stores = stores_with(any_scratch)
     first = run(settings, stores, SPEC)
     one_job = stored_bytes(settings)
     repeats = [run(settings, stores, SPEC) for _ in range(20)]
 
     assert len(engine.calls) == 1  # the repeats came from the cache
-    assert len(pictures(settings)) == 3  # two filters and the grid, once
+    assert len(pictures(stores)) == 3  # two filters and the grid, once
     assert stored_bytes(settings) - one_job < 20 * 400  # each repeat adds only its short list of pictures
     for job_id in (first, *repeats):
         assert stores.results.get(job_id, filter_png(4)) == scripted_png(4, 0)
 
 
-def test_the_cache_keeps_the_most_recently_used_pictures_within_its_bound(scratch: tuple[Settings, Stores]) -> None:
-    settings, stores = stores_with(scratch, cache_max_bytes=3500)
+def test_the_cache_keeps_the_most_recently_used_pictures_within_its_bound(any_scratch: tuple[Settings, Stores]) -> None:
+    settings, stores = stores_with(any_scratch, cache_max_bytes=3500)
     keys = [f"{i:032x}" for i in range(6)]
     for i, key in enumerate(keys):
         stores.cache.put(key, Picture(filter=i, png=os.urandom(1000), activation=1.0, start_activation=0.0), photo=None)
-    age(settings, 3600)
+    age(stores, 3600)
     for i, key in enumerate(keys):  # used in the order of their keys...
-        os.utime(settings.cache_dir / key / "entry", (time.time() - 600 + i,) * 2)
+        stores.cache.last_use.mark([key], at=time.time() - 600 + i)
     assert stores.cache.get(keys[0]) is not None  # ... and the first once more, last
 
     done = clean_storage(stores)
 
     assert [key for key in keys if stores.cache.get(key) is not None] == [keys[0], keys[4], keys[5]]
     assert (done.cache_entries, done.pictures, done.freed_bytes) == (3, 3, 3000)
-    assert sum(path.stat().st_size for path in (settings.storage_dir / PICTURES).iterdir()) == 3000
+    assert sum(stores.results.pictures.sizes().values()) == 3000
 
 
 def test_pictures_a_live_job_shows_are_kept_and_go_with_the_job(
-    scratch: tuple[Settings, Stores],
+    any_scratch: tuple[Settings, Stores],
     engine: ScriptedEngine,  # noqa: F811
 ) -> None:
-    settings, stores = stores_with(scratch, cache_max_bytes=0)
+    settings, stores = stores_with(any_scratch, cache_max_bytes=0)
     job_id = run(settings, stores, SPEC)
-    age(settings, 3600)
+    age(stores, 3600)
 
     clean_storage(stores)
 
@@ -96,30 +93,30 @@ def test_pictures_a_live_job_shows_are_kept_and_go_with_the_job(
     assert stores.cache.get(_key(SPEC, 1)) is None  # but the cache holds nothing beyond it
     expire(settings, f"filterviz:job:{job_id}")
     done = clean_storage(stores)
-    assert done.results == 1 and done.pictures == 3 and pictures(settings) == set()
+    assert done.results == 1 and done.pictures == 3 and pictures(stores) == set()
 
 
 def test_cache_entries_unused_for_the_retention_go(
-    scratch: tuple[Settings, Stores],
+    any_scratch: tuple[Settings, Stores],
     engine: ScriptedEngine,  # noqa: F811
 ) -> None:
-    settings, stores = stores_with(scratch, retention_seconds=600)
+    settings, stores = stores_with(any_scratch, retention_seconds=600)
     job_id = run(settings, stores, SPEC)
     expire(settings, f"filterviz:job:{job_id}")
-    age(settings, 300)
+    age(stores, 300)
     assert clean_storage(stores).pictures == 0  # used 5 minutes ago: kept for the next request
-    age(settings, 601)
+    age(stores, 601)
 
     done = clean_storage(stores)
 
-    assert done.cache_entries == 3 and done.pictures == 3 and pictures(settings) == set()
+    assert done.cache_entries == 3 and done.pictures == 3 and pictures(stores) == set()
 
 
 def test_pictures_made_from_a_photo_go_with_the_photo(
-    scratch: tuple[Settings, Stores],
+    any_scratch: tuple[Settings, Stores],
     engine: ScriptedEngine,  # noqa: F811
 ) -> None:
-    settings, stores = stores_with(scratch)
+    settings, stores = stores_with(any_scratch)
     photo = "e" * 32
     stores.upload_records.add(photo, "alice")
     stores.uploads.put(photo, UPLOAD_SOURCE, small_png())
@@ -127,7 +124,7 @@ def test_pictures_made_from_a_photo_go_with_the_photo(
     job_id = run(settings, stores, from_photo, caller="alice")
     noise_job = run(settings, stores, SPEC.model_copy(update={"filters": [9]}))
     expire(settings, f"filterviz:upload:{photo}")
-    age(settings, 3600)
+    age(stores, 3600)
 
     done = clean_storage(stores)
 
@@ -135,7 +132,7 @@ def test_pictures_made_from_a_photo_go_with_the_photo(
     assert stores.results.get(job_id, filter_png(4)) == scripted_png(4, 0)  # its live job still shows them
     expire(settings, f"filterviz:job:{job_id}", f"filterviz:job:{noise_job}")
     clean_storage(stores)
-    remaining = pictures(settings)
+    remaining = pictures(stores)
     assert len(remaining) == 2 and stores.cache.get(_key(SPEC, 9)) is not None  # the noise picture stays cached
     assert remaining == {ref.sha256 for ref in _entry_refs(stores, SPEC, 9)}
 
@@ -159,7 +156,8 @@ def test_files_of_an_older_cache_layout_are_removed(
     old.mkdir(parents=True)
     (old / "picture.png").write_bytes(b"png")
     (old / "meta").write_bytes(b'{"activation": 1}')
-    age(settings, 3600)
+    for path in old.iterdir():  # written an hour ago (a local directory only: S3 keeps its own times)
+        os.utime(path, (time.time() - 3600,) * 2)
 
     clean_storage(stores)
 

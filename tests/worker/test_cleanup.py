@@ -41,10 +41,10 @@ def test_the_cleanup_deletes_only_files_whose_record_is_gone(scratch: tuple[Sett
     for image_id in (old_image, new_image):
         stores.upload_records.add(image_id, None)
         stores.uploads.put(image_id, UPLOAD_SOURCE, b"jpeg")
-    dead_writer = stores.results.root / kept / ".tmp-abc"
+    dead_writer = settings.storage_dir / kept / ".tmp-abc"
     dead_writer.write_bytes(b"half a pic")
     os.utime(dead_writer, (time.time() - TEMPORARY_MAX_AGE_SECONDS - 1,) * 2)
-    live_writer = stores.results.root / kept / ".tmp-def"
+    live_writer = settings.storage_dir / kept / ".tmp-def"
     live_writer.write_bytes(b"being written")
     expire(settings, f"filterviz:job:{expired}")
     expire(settings, f"filterviz:upload:{old_image}")

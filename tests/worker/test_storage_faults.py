@@ -10,7 +10,8 @@ from core.errors import StorageError
 from core.settings import Settings
 from core.spec import RenderSpec
 from core.store import Stores
-from core.store.files import GRID_PNG, PICTURES, LocalStorage, filter_png
+from core.store.files import GRID_PNG, PICTURES, KeyedFiles, filter_png
+from core.store.objects import LocalStorage
 from tests.api_fixtures import AppClient, small_png
 from tests.worker.test_run_job import SPEC, ScriptedEngine, engine, run  # noqa: F401 (engine: a fixture)
 
@@ -32,7 +33,7 @@ def fill_disk_after(monkeypatch: pytest.MonkeyPatch, files: int) -> None:
         written.append(fd)
         return file
 
-    monkeypatch.setattr("core.store.files.os.fdopen", fdopen)
+    monkeypatch.setattr("core.store.objects.os.fdopen", fdopen)
 
 
 @pytest.mark.parametrize(
@@ -54,7 +55,7 @@ def test_a_full_disk_fails_the_job_with_the_reason_and_keeps_earlier_results(
 
     assert record.status == "failed" and record.error.type == "StorageError"
     assert record.error.message == f"cannot store files under {settings.storage_dir}: the disk is full (OSError)"
-    assert not (stores.results.root / record.id).exists()  # neither its list of pictures nor a half-written one
+    assert not (settings.storage_dir / record.id).exists()  # neither its list of pictures nor a half-written one
     assert sorted((settings.storage_dir / PICTURES).iterdir()) == pictures  # no half-written picture
     assert {name: stores.results.get(earlier.id, name) for name in before} == before
 
@@ -76,7 +77,7 @@ def test_unwritable_storage_fails_the_job_with_the_reason(
 def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    storage = LocalStorage(tmp_path)
+    storage = KeyedFiles(LocalStorage(tmp_path))
     key = "d" * 32
     storage.put(key, GRID_PNG, b"the whole old picture")
     fill_disk_after(monkeypatch, files=0)
