@@ -1,7 +1,8 @@
 """The model and layer catalog: what the workers know of each model, published for the API. Torch-free.
 
-Each worker, at start, publishes one :class:`ModelEntry` per model it serves (layers at the
-model's default size) through core.store.catalog; layers at other sizes are computed on request.
+Each worker, at start, checks every model it serves and publishes one :class:`ModelEntry` per
+model (layers at the model's default size; an unavailable model with its reason and no layers)
+through core.store.catalog; layers at other sizes are computed on request.
 """
 
 from pydantic import BaseModel, Field
@@ -27,9 +28,19 @@ class LayerEntry(BaseModel):
 
 class ModelFacts(BaseModel):
     name: str
+    architecture: str = Field(default="", examples=["torchvision:resnet18", "timm:vit_tiny_patch16_224"])
     description: str
     default_size: int
     weights_file: str
+    available: bool = Field(
+        default=True,
+        description="false: the workers' start check found the model unusable (see reason); jobs for it are refused",
+    )
+    reason: str | None = Field(
+        default=None,
+        description="why the model is unavailable: an unknown architecture, a weight file missing, unreadable "
+        "or not a state dict of the architecture (the first few names that differ)",
+    )
     weights_available: bool = Field(description="whether the workers have the weight file")
     weights_identity: str | None = Field(
         default=None,

@@ -7,10 +7,12 @@
     │   ├── FilterOutOfRange      filters
     │   ├── SizeOutOfRange        size
     │   ├── InvalidImage          image
+    │   ├── InvalidImageSet       files (an image set's upload: the message names the file)
     │   ├── InvalidCursor         cursor (a listing's)
     │   └── ForbiddenTarget       webhook
     └── ServerFault             the service is at fault (5xx, or a failed job); retrying may help
-        ├── WeightsUnavailable    a model's weight file is not on the worker
+        ├── ModelUnavailable      a served model cannot be built: unknown architecture, builder options refused
+        │   └── WeightsUnavailable  its weight file is missing, unreadable or not a state dict of its architecture
         ├── StorageError          a write was refused (full, read-only, no permission)
         ├── DamagedPicture        stored bytes are not what was stored
         ├── WorkerLost            the job's worker stopped, every attempt
@@ -51,6 +53,12 @@ class InvalidImage(RequestError):
     field = "image"
 
 
+class InvalidImageSet(RequestError):
+    """An image set's upload that cannot be kept whole: the message names the file (or archive member) at fault."""
+
+    field = "files"
+
+
 class InvalidCursor(RequestError):
     """A listing cursor this service never handed out."""
 
@@ -67,10 +75,15 @@ class ServerFault(FilterVizError):
     """Not the request's fault: the machine, its storage or its workers."""
 
 
-class WeightsUnavailable(ServerFault):
-    """The model's weight file is not on this machine; the message says where it was looked for."""
+class ModelUnavailable(ServerFault):
+    """A model of the deployment's that cannot be served as configured; the message says why."""
 
     field = "model"
+
+
+class WeightsUnavailable(ModelUnavailable):
+    """The model's weight file is not on this machine, or not usable (unreadable, not of the model's
+    architecture); the message says where it was looked for, or what is wrong with it."""
 
 
 class StorageError(ServerFault):

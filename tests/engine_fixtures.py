@@ -1,11 +1,12 @@
-"""Fixtures for engine tests: planted VGG16 weights (testkit.planted_weights) and the cat photo."""
+"""Fixtures for engine tests: planted VGG16 weights, a planted models file (testkit.planted_weights), the cat photo."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
-from testkit.planted_weights import plant_vgg16_weights
+from testkit.planted_weights import plant_models_file, plant_vgg16_weights
 
 DATA = Path(__file__).parent / "data"
 
@@ -28,3 +29,19 @@ def vgg16_home(planted_vgg16: tuple[Path, dict[str, torch.Tensor]], monkeypatch:
 @pytest.fixture(scope="session")
 def cat_jpeg() -> bytes:
     return (DATA / "cat.jpg").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def planted_models_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models file with good and bad entries beside their planted weight files (testkit.planted_weights)."""
+    return plant_models_file(tmp_path_factory.mktemp("own_models"))
+
+
+@pytest.fixture
+def own_models(planted_models_file: Path) -> Iterator[Path]:
+    """This process's engine serving the planted models file for one test; the built-ins alone again after."""
+    from core.engine import models  # here: importing the fixtures loads no engine
+
+    models.use_models_file(planted_models_file)
+    yield planted_models_file
+    models.use_models_file(None)

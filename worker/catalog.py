@@ -1,7 +1,10 @@
 """Publishing the model and layer catalog for the API (which has no torch to compute it).
 
-``python -m worker.catalog`` publishes the catalog of the models in Settings.models; a worker's
-parent process runs it as a child process at start, so torch stays out of the parent.
+``python -m worker.catalog`` checks and publishes the models in Settings.models; a worker's
+parent process runs it as a child process at start, so torch stays out of the parent. A model
+whose entry does not load (core.engine.models.check_model: unknown architecture, weight file
+missing, unreadable or not of its architecture) is logged and published unavailable, with the
+reason: the API refuses its jobs, and no worker renders it with random weights.
 """
 
 import logging
@@ -12,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.catalog import LayerAnswer, LayerEntry, ModelEntry
-from core.errors import FilterVizError, WeightsUnavailable
+from core.errors import FilterVizError, ModelUnavailable, WeightsUnavailable
 from core.processes import die_with_parent
 from core.settings import Settings
 from core.store import Stores
@@ -25,21 +28,34 @@ log = logging.getLogger(__name__)
 
 
 def model_entries(settings: Settings) -> Iterator[ModelEntry]:
-    """The served models (Settings.models) as the engine describes them, layers at their default size;
-    one at a time, so that each can be published as soon as it is described."""
-    from core.engine import list_layers, list_models
+    """The served models (Settings.models) as the engine describes them, layers at their default size,
+    each checked; one at a time, so that each can be published as soon as it is described."""
+    from core.engine import models
 
-    known = {info.name: info for info in list_models()}
+    models.use_models_file(settings.models_file)
     for name in settings.models:
-        if name not in known:
-            log.warning("model %r in FILTERVIZ_MODELS is not one the engine knows; skipped", name)
-            continue
-        info = known[name]
-        size = (info.default_size, info.default_size)
-        layers = _layer_entries(name, size, list_layers(name, size))
-        identity = _weights_identity(name, settings.weights_dir)
-        facts = {"weights_available": identity is not None, "weights_identity": identity, "layers": layers}
-        yield ModelEntry.model_validate({**info.to_dict(), **facts})
+        info = models.model_info(name)
+        try:
+            yield checked_entry(name, settings.weights_dir)
+        except ModelUnavailable as unusable:
+            log.error("model %s is unavailable: %s", name, unusable)
+            facts = {"available": False, "reason": str(unusable), "weights_available": False, "layers": []}
+            yield ModelEntry.model_validate({**info.to_dict(), **facts})
+
+
+def checked_entry(name: str, weights_dir: Path | None) -> ModelEntry:
+    """The model's entry once its architecture builds and lists its layers, and its weight file (where
+    there is one yet: a built-in's may be fetched later) fits it; else ModelUnavailable saying why."""
+    from core.engine import list_layers, models
+
+    info = models.model_info(name)
+    identity = _weights_identity(name, weights_dir)
+    if identity is not None or not models.model_config(name).fetchable:
+        models.check_model(name, weights_dir)
+    size = (info.default_size, info.default_size)
+    layers = _layer_entries(name, size, list_layers(name, size))
+    facts = {"weights_available": identity is not None, "weights_identity": identity, "layers": layers}
+    return ModelEntry.model_validate({**info.to_dict(), **facts})
 
 
 # Sizes whose layer lists are published up front: a ``?size=`` question about them never has to
@@ -53,6 +69,8 @@ def publish_catalog(settings: Settings) -> None:
     published = []
     for entry in model_entries(settings):
         catalog.publish(entry)
+        if not entry.available:
+            continue  # no layers at any size
         published.append(entry.name)
         log.info(
             "published %s: %d layers, weights %s",

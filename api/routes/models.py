@@ -9,7 +9,7 @@ from api.access import authorize
 from api.deps import Services, ServicesDep
 from api.problems import FieldError, invalid, not_found, not_ready, problem_responses
 from api.schemas import ModelLayers, ModelSummary
-from api.validation import size_message
+from api.validation import size_message, unavailable_model_error
 from core.catalog import LayerAnswer, LayerEntry, ModelEntry
 from core.errors import list_valid
 
@@ -20,7 +20,8 @@ router = APIRouter(
 
 @router.get("", response_model=list[ModelSummary], responses=problem_responses(503))
 def list_models(services: ServicesDep) -> list[ModelSummary]:
-    """The models this deployment serves, and whether the workers have their weights."""
+    """The models this deployment serves, whether the workers have their weights, and why a model they
+    found unusable at start is unavailable."""
     return [ModelSummary.from_entry(entry) for entry in services.served_models().values()]
 
 
@@ -33,8 +34,11 @@ async def model_layers(
     """Every layer that can be visualized, with its output shape at ``size`` (a render size, see the limits).
 
     A size not listed yet is asked of a worker; neither the reads nor that wait hold a server thread.
+    A model the workers found unavailable has no layers: 422 with the reason.
     """
     entry = await _served_entry(services, name)
+    if not entry.available:
+        raise invalid([unavailable_model_error(entry, ["path", "name"])])
     if size is None or size == entry.default_size:
         return _layers_response(name, entry.default_size, entry.layers)
     settings = services.settings

@@ -10,7 +10,9 @@ Two extractors, each with one output shape whatever it computes inside:
   whole output.
 
 ``model`` is the ``Sequential(normalize, network)`` from ``load_model``; a path is a module path
-inside ``network`` (as in the layer catalog; "" for the network's own output).
+inside ``network`` (as in the layer catalog; "" for the network's own output). A vision
+transformer's token outputs, (N, prefix + h*w, C), come as feature maps (N, C, h, w) of its patch
+tokens (:class:`TokenGrid`), so objectives see a ViT's blocks as they see a CNN's layers.
 """
 
 from collections.abc import Callable, Sequence
@@ -56,6 +58,39 @@ def _run(model: nn.Sequential, pixels: torch.Tensor, handles: list[RemovableHand
             handle.remove()
 
 
+class TokenGrid:
+    """A vision transformer's token sequences seen as feature maps: (N, prefix + h*w, C) -> (N, C, h, w).
+
+    The class and register tokens (the first ``num_prefix_tokens``) are left out; (h, w) is the patch
+    grid of the input's size (timm's ``patch_embed.dynamic_feat_size``: padded to whole patches).
+    """
+
+    def __init__(self, prefix_tokens: int, feature_size: Callable[[tuple[int, int]], tuple[int, int]]) -> None:
+        self._prefix = prefix_tokens
+        self._feature_size = feature_size
+
+    def __call__(self, tokens: torch.Tensor, pixels_size: tuple[int, int]) -> torch.Tensor:
+        height, width = self._feature_size(pixels_size)
+        patches = tokens[:, self._prefix :]
+        return patches.transpose(1, 2).reshape(len(tokens), tokens.shape[-1], height, width)
+
+    def fits(self, output: object, pixels_size: tuple[int, int]) -> bool:
+        """Whether ``output`` is a token sequence of this network at this input size."""
+        height, width = self._feature_size(pixels_size)
+        return (
+            isinstance(output, torch.Tensor) and output.dim() == 3 and output.shape[1] == self._prefix + height * width
+        )
+
+
+def token_grid(network: nn.Module) -> TokenGrid | None:
+    """The network's token grid where it is a vision transformer of timm's kind; None for a CNN."""
+    embed = getattr(network, "patch_embed", None)
+    prefix = getattr(network, "num_prefix_tokens", None)
+    if not isinstance(prefix, int) or not callable(getattr(embed, "dynamic_feat_size", None)):
+        return None
+    return TokenGrid(prefix, embed.dynamic_feat_size)  # type: ignore[union-attr]
+
+
 def _never_reached(paths: Sequence[str]) -> UnknownLayer:
     return UnknownLayer(f"the model's forward pass never runs {', '.join(paths)}: it cannot be visualized")
 
@@ -67,9 +102,11 @@ class FeatureExtractor:
         self._model = model
         self._paths = list(module_paths)
         self._modules = {path: model[1].get_submodule(path) for path in self._paths}
+        self._grid = token_grid(model[1])
 
     def __call__(self, pixels: torch.Tensor) -> list[torch.Tensor]:  # (N, 3, H, W) -> [(N, C, h, w), ...]
         captured: dict[str, torch.Tensor] = {}
+        size, grid = (pixels.shape[-2], pixels.shape[-1]), self._grid
 
         def capture(path: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor | None]:
             def hook(
@@ -77,7 +114,7 @@ class FeatureExtractor:
             ) -> torch.Tensor | None:
                 if path in captured:
                     return None  # a module run twice: its first output is the layer's
-                captured[path] = output
+                captured[path] = grid(output, size) if grid is not None and grid.fits(output, size) else output
                 if len(captured) == len(self._modules):
                     raise _ReachedLayer
                 return output.clone()  # the network goes on: keep what it does in place (ReLU) off ours

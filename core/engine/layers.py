@@ -2,23 +2,31 @@
 
 Shapes come from a forward pass on the ``meta`` device: no weights, no memory, no arithmetic.
 VGG layers carry the seed's Keras names (``block4_conv1``) with torchvision's module paths
-(``features.17``) as aliases; as in Keras, a VGG conv layer is seen after its ReLU. Objective
-``class`` looks at the model's output, the ``logits`` pseudo-layer, which no listing shows.
+(``features.17``) as aliases; as in Keras, a VGG conv layer is seen after its ReLU. Other
+networks' layers are named by module path, with friendly aliases where an architecture has
+well-known names (a ResNet's ``layer3`` is ``res4``) and those of the model's entry. A vision
+transformer's layers are its patch embedding and, per block, the MLP's hidden units (after
+the activation, where Ghiasi et al. 2023 found its features) and the block's output, each seen
+as a grid of its patch tokens (core.engine.features.TokenGrid). Objective ``class`` looks at
+the model's output, the ``logits`` pseudo-layer, which no listing shows.
 """
 
 import math
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+import re
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
 
-from core.engine.models import build_architecture, model_info
-from core.errors import FilterOutOfRange, SizeOutOfRange, UnknownLayer, list_valid
+from core.engine.features import token_grid
+from core.engine.models import build_architecture, model_cache, model_config, model_info
+from core.errors import FilterOutOfRange, ModelUnavailable, SizeOutOfRange, UnknownLayer, list_valid
 from core.spec import RenderSpec
 
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
-_KERAS_NAMED = ("vgg16", "vgg19")
+_KERAS_NAMED = ("torchvision:vgg16", "torchvision:vgg19")
+_TOKEN_LAYER = re.compile(r"^(patch_embed\.proj|blocks\.\d+(\.mlp\.act)?)$")  # of a vision transformer
+_RESNET_STAGES = {f"layer{n}": f"res{n + 1}" for n in range(1, 5)}  # He et al.'s conv2_x..conv5_x, as Caffe names them
 LOGITS = "logits"
 
 
@@ -42,11 +50,15 @@ class LayerInfo:
 
 
 def _trace_shapes(network: nn.Module, size: tuple[int, int]) -> dict[str, tuple[int, int, int]]:
-    """(C, H, W) of every module's 4-D output, in the order the outputs appear."""
+    """(C, H, W) of every module's 4-D output (and a vision transformer's token outputs, as grids),
+    in the order the outputs appear."""
     shapes: dict[str, tuple[int, int, int]] = {}
+    grid = token_grid(network)
 
     def record(path: str):
         def hook(_module: nn.Module, _inputs: tuple, output: object) -> None:
+            if grid is not None and grid.fits(output, size):
+                output = grid(output, size)  # type: ignore[arg-type]
             if isinstance(output, torch.Tensor) and output.dim() == 4 and path not in shapes:
                 channels, height, width = output.shape[1:]
                 shapes[path] = (channels, height, width)
@@ -56,8 +68,8 @@ def _trace_shapes(network: nn.Module, size: tuple[int, int]) -> dict[str, tuple[
     handles = [m.register_forward_hook(record(p)) for p, m in network.named_modules() if p]
     try:
         network(torch.zeros(1, 3, *size, device="meta"))
-    except RuntimeError:
-        pass  # the input is too small for the deeper layers; those keep no shape
+    except (RuntimeError, AssertionError):
+        pass  # the input is too small (or a size the architecture refuses) for the deeper layers: those keep no shape
     finally:
         for handle in handles:
             handle.remove()
@@ -103,28 +115,59 @@ def _keras_vgg_layers(network: nn.Module, shapes: dict, reference: dict) -> list
 
 def _generic_layers(network: nn.Module, shapes: dict, reference: dict) -> list[LayerInfo]:
     modules = dict(network.named_modules())
+    tokens = token_grid(network) is not None
     layers = []
     for path in reference:  # execution order, from a size at which every layer has a shape
         module = modules[path]
-        if not _is_visualizable(module):
+        if not (_TOKEN_LAYER.match(path) if tokens else _is_visualizable(module)):
             continue
         shape = shapes.get(path, (reference[path][0], 0, 0))
+        aliases = _friendly_names(network, path)
         layers.append(
             LayerInfo(
-                path, (), path, False, type(module).__name__, shape, _param_count(module), _channels(module, shape)
+                path, aliases, path, False, type(module).__name__, shape, _param_count(module), _channels(module, shape)
             )
         )
     return layers
 
 
-@lru_cache(maxsize=64)
+def _friendly_names(network: nn.Module, path: str) -> tuple[str, ...]:
+    """Well-known names of a layer: a ResNet's stages as res2..res5, a ViT's blocks as blockN (blockN_mlp)."""
+    if hasattr(network, "layer4") and path in _RESNET_STAGES:
+        return (_RESNET_STAGES[path],)
+    block = re.match(r"^blocks\.(\d+)(\.mlp\.act)?$", path) if token_grid(network) is not None else None
+    if block:
+        return (f"block{block[1]}" + ("_mlp" if block[2] else ""),)
+    return ()
+
+
+def _with_entry_aliases(model: str, layers: list[LayerInfo]) -> list[LayerInfo]:
+    """The entry's own aliases on the layers they name (by name or module path); one that names no layer,
+    or another layer's name, makes the model unavailable."""
+    aliases = model_config(model).aliases
+    taken = {name for layer in layers for name in (layer.name, *layer.aliases)}
+    for alias, target in aliases.items():
+        named = [i for i, layer in enumerate(layers) if target in (layer.name, layer.module_path)]
+        if not named:
+            raise ModelUnavailable(f"model {model}: alias {alias!r} names no layer {target!r}")
+        if alias in taken:
+            raise ModelUnavailable(f"model {model}: alias {alias!r} is already a layer's name or alias")
+        layer = layers[named[0]]
+        layers[named[0]] = replace(layer, aliases=(*layer.aliases, alias))
+        taken.add(alias)
+    return layers
+
+
+@model_cache(maxsize=64)
 def _catalog(model: str, size: tuple[int, int]) -> tuple[LayerInfo, ...]:
+    config = model_config(model)
     with torch.device("meta"):
         network = build_architecture(model).eval()
+    default = (config.default_size, config.default_size)
     shapes = _trace_shapes(network, size)
-    reference = shapes if size == (224, 224) else _trace_shapes(network, (224, 224))
-    build = _keras_vgg_layers if model in _KERAS_NAMED else _generic_layers
-    return tuple(build(network, shapes, reference))
+    reference = shapes if size == default else _trace_shapes(network, default)
+    build = _keras_vgg_layers if config.architecture in _KERAS_NAMED else _generic_layers
+    return tuple(_with_entry_aliases(model, build(network, shapes, reference)))
 
 
 def _multiply_adds(module: nn.Module, output: torch.Tensor) -> float:
@@ -137,7 +180,7 @@ def _multiply_adds(module: nn.Module, output: torch.Tensor) -> float:
     return 0.0
 
 
-@lru_cache(maxsize=64)
+@model_cache(maxsize=64)
 def forward_flops(model: str, size: tuple[int, int]) -> dict[str, float]:
     """FLOPs (2 per multiply-add of convs and linears) one image costs up to each module's output.
 
@@ -160,7 +203,7 @@ def forward_flops(model: str, size: tuple[int, int]) -> dict[str, float]:
     handles = [m.register_forward_hook(record(p)) for p, m in network.named_modules()]
     try:
         network(torch.zeros(1, 3, *size, device="meta"))
-    except RuntimeError:
+    except (RuntimeError, AssertionError):
         pass  # too small for the deeper layers; those have no cost (and no pixels)
     finally:
         for handle in handles:
@@ -168,7 +211,7 @@ def forward_flops(model: str, size: tuple[int, int]) -> dict[str, float]:
     return reached
 
 
-@lru_cache(maxsize=64)
+@model_cache(maxsize=64)
 def _kept_floats(model: str, size: tuple[int, int]) -> dict[str, int]:
     """Per layer name: numbers one image's forward keeps for the backward, every layer output up to it."""
     kept, total = {}, 0
@@ -181,21 +224,21 @@ def _kept_floats(model: str, size: tuple[int, int]) -> dict[str, int]:
 def activation_floats(model: str, size: tuple[int, int], layer: LayerInfo) -> int:
     """Numbers one image's forward keeps for the backward: every layer output up to ``layer``
     (the logits: up to the last layer)."""
-    kept = _kept_floats(model, tuple(size))
+    kept = _kept_floats(model, (size[0], size[1]))
     return kept.get(layer.name, max(kept.values(), default=0))
 
 
 def layer_costs(model: str, size: tuple[int, int], layer: LayerInfo) -> tuple[float, int]:
     """(forward FLOPs, kept activation numbers) of one image up to ``layer`` at ``size``: what the
     catalog publishes so the API can estimate a job's work and memory without torch."""
-    return forward_flops(model, tuple(size)).get(layer.module_path, 0.0), activation_floats(model, size, layer)
+    return forward_flops(model, (size[0], size[1])).get(layer.module_path, 0.0), activation_floats(model, size, layer)
 
 
 def list_layers(model: str, size: int | tuple[int, int] = 224) -> list[LayerInfo]:
     """Every visualizable layer of ``model`` in forward order, with output shapes at ``size``."""
     if isinstance(size, int):
         size = (size, size)
-    return list(_catalog(model, tuple(size)))
+    return list(_catalog(model, (size[0], size[1])))
 
 
 def logits_layer(model: str) -> LayerInfo:
