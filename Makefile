@@ -7,7 +7,7 @@ CLIENT := clients/typescript
 CLIENT_STAMP := $(CLIENT)/node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench bench-quality layers clean client client-deps browser
+.PHONY: help install run test lint bench bench-gpu bench-quality layers clean client client-deps browser
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,11 +53,15 @@ lint: $(STAMP) ## ruff, ruff format --check, mypy, vulture and the import contra
 	$(BIN)/vulture
 	$(BIN)/lint-imports
 
-bench: $(STAMP) ## speed benchmarks: engine, precision, memory, service latency, batching, load (ratios, one run)
+bench: $(STAMP) ## speed benchmarks: start-up, engine, precision, memory, service latency, figure-set sweep, batching, load
 	$(BIN)/python -m bench
 
-bench-quality: $(STAMP) ## picture quality: classic vs robust vs a 512-step Lucid-style reference (minutes)
+bench-gpu: $(STAMP) ## on a CUDA machine (< 8 min): every model on the GPU vs the CPU, the 4,224-filter VGG16 sweep, a worker job
+	$(BIN)/python -m bench.gpu
+
+bench-quality: $(STAMP) ## picture quality: classic, robust, maco vs a 512-step Lucid-style reference; accentuation from photos (minutes)
 	$(BIN)/python -m bench.quality
+	$(BIN)/python -m bench.accentuation
 
 layers: $(STAMP) ## print VGG16's layer table (the seed's)
 	$(BIN)/filterviz layers vgg16

@@ -2,8 +2,10 @@
 
     python -m bench            # all of them
     python -m bench engine     # just some, by module name
+    python -m bench gpu        # on a CUDA machine (make bench-gpu): not in the default set
 
 Each runs in this process, in turn; bench.quality (minutes) runs apart, as ``make bench-quality``.
+The exit status is the first non-zero one a benchmark's main() returned.
 """
 
 import importlib
@@ -11,19 +13,21 @@ import sys
 import time
 
 # bench.<name> modules with a main(); `make bench-quality` runs bench.quality
-BENCHES = ["engine", "precision", "memory", "service", "batching", "load"]
+BENCHES = ["startup", "engine", "precision", "memory", "service", "sweep", "batching", "load", "storage"]
 
 
-def main() -> None:
+def main() -> int:
     names = sys.argv[1:] or BENCHES
+    status = 0
     for name in names:
         print(f"\n=== bench.{name} " + "=" * (60 - len(name)), flush=True)
         started = time.perf_counter()
         module = importlib.import_module(f"bench.{name}")
         sys.argv = [f"bench.{name}"]
-        module.main()
+        status = status or module.main() or 0
         print(f"(bench.{name}: {time.perf_counter() - started:.0f} s)", flush=True)
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,9 +6,10 @@ Prints filter-steps per second (one filter, one optimization step) for VGG16 at 
 settings: filterviz classic and robust, in fp32 and bf16; the naive seed port; a lucent-style
 batched ``render_vis`` (testkit/lucid_reference.py: torch-lucent itself pins kornia<=0.4.1, which does
 not import under torch 2.x, so its recipe is re-implemented there line for line); and the roofline,
-the measured peak conv FLOP/s of this machine divided by the work of one filter-step, and "convs
-alone", the rate if VGG16's convs (forward and input gradient, each timed at its own shape) were
-all the work. Variants
+the measured peak conv FLOP/s of this machine divided by the work of one filter-step, beside the
+machine's arithmetic peak (large matrix products, bench.peaks: a Winograd conv can beat it, so a
+fraction of the conv peak is not a fraction of the silicon), and "convs alone", the rate if VGG16's
+convs (forward and input gradient, each timed at its own shape) were all the work. Variants
 run in turns, ``--rounds`` times, each keeping its best round (the machine may be shared). The
 naive port and the lucent stand-in get torchvision's plain VGG16 (no fused kernels, the weights in
 torchvision's contiguous layout, as ``torchvision.models.vgg16`` loads them), but share
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.peaks import peak_matmul_flops
 from core.engine import load_model, render, resolve_layer
 from core.engine.features import FeatureExtractor
 from core.engine.layers import forward_flops
@@ -169,6 +171,7 @@ def print_rates(args: argparse.Namespace, threads: int, rates: dict[str, float],
     """The rates against the naive port, lucent, the roofline and the convs alone (both measured here)."""
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
     peaks = {name: peak_conv_flops(args.size, dtype) for name, dtype in dtypes.items()}
+    arithmetic = {name: peak_matmul_flops(dtype, torch.device("cpu")) for name, dtype in dtypes.items()}
     last = int(resolve_layer("vgg16", args.layer, args.size).module_path.split(".")[1])
     conv_only = {name: conv_only_rate(model[1].features, last, args.size, dtype) for name, dtype in dtypes.items()}
     plain = filter_step_flops(args.layer, args.size)
@@ -190,19 +193,27 @@ def print_rates(args: argparse.Namespace, threads: int, rates: dict[str, float],
         f"only each row's own channel (the roofline below counts the whole layer)"
     )
     for precision, (peak, shape) in peaks.items():
-        print(f"measured conv peak {precision}: {peak / 1e9:.0f} GFLOP/s ({shape}, batch 16)")
-    print(f"\n{'':30}{'filter-steps/s':>15}{'vs naive':>10}{'vs lucent':>11}{'of roofline':>13}{'of conv-only':>14}")
+        matmul, side = arithmetic[precision]
+        print(
+            f"measured peak {precision}: conv {peak / 1e9:.0f} GFLOP/s ({shape}, batch 16), "
+            f"arithmetic {matmul / 1e9:.0f} GFLOP/s ({side}x{side} matrix product)"
+        )
+    print("(a Winograd conv does fewer multiplies than counted: its 'effective' rate can exceed the arithmetic peak)")
+    header = f"{'of conv peak':>14}{'of arithmetic':>15}{'of conv-only':>14}"
+    print(f"\n{'':30}{'filter-steps/s':>15}{'vs naive':>10}{'vs lucent':>11}{header}")
     naive_rate, lucent_rate = rates["naive seed port fp32"], rates["lucent-style render_vis fp32"]
     for name, rate in rates.items():
         precision = name.rsplit(" ", 1)[1]
         roofline = peaks[precision][0] / work_of[name]
+        silicon = arithmetic[precision][0] / work_of[name]
         bound = conv_only[precision] * plain / work_of[name]
         print(
-            f"{name:30}{rate:15.2f}{rate / naive_rate:9.2f}x{rate / lucent_rate:10.2f}x{rate / roofline:12.0%}"
-            f"{rate / bound:13.0%}"
+            f"{name:30}{rate:15.2f}{rate / naive_rate:9.2f}x{rate / lucent_rate:10.2f}x{rate / roofline:14.0%}"
+            f"{rate / silicon:15.0%}{rate / bound:14.0%}"
         )
     for precision, (peak, _) in peaks.items():
         print(f"{f'roofline {precision} ({args.size} px)':30}{peak / plain:15.2f}")
+        print(f"{f'arithmetic {precision} ({args.size} px)':30}{arithmetic[precision][0] / plain:15.2f}")
         print(f"{f'convs alone {precision} ({args.size} px)':30}{conv_only[precision]:15.2f}")
 
 

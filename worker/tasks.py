@@ -4,10 +4,11 @@ from functools import cache, partial
 
 from celery import Celery, Task
 
-from core.queues import DESCRIBE_TASK, RENDER_QUEUE, RENDER_TASK
+from core.queues import DESCRIBE_TASK, EXAMPLES_TASK, RENDER_QUEUE, RENDER_TASK
 from core.settings import Settings
 from core.store import Stores
 from worker.catalog import describe_layers
+from worker.examples import build_examples
 from worker.placement import RenderProcess
 from worker.run import run_job
 
@@ -19,7 +20,7 @@ def register_tasks(app: Celery, settings: Settings, process: RenderProcess) -> N
     @app.task(name=RENDER_TASK, bind=True)
     def render_task(self: Task, job_id: str) -> None:
         """A ticket: run the next queued job (see worker.run.claim_next)."""
-        run_job(job_id, stores(), settings, self.request.hostname, send_render, process.device)
+        run_job(job_id, stores(), settings, self.request.hostname, send_render, process.ready_device())
 
     def send_render(job_id: str) -> None:
         render_task.apply_async(args=[job_id], queue=RENDER_QUEUE)
@@ -29,3 +30,9 @@ def register_tasks(app: Celery, settings: Settings, process: RenderProcess) -> N
         describe_layers(stores().catalog, model, (size[0], size[1]))
 
     app.task(name=DESCRIBE_TASK, soft_time_limit=60, time_limit=90)(describe_task)
+
+    def examples_task(key: str) -> None:
+        """Build the examples index ``key`` (its state, queued by the API, says of what)."""
+        build_examples(key, stores(), settings, process.ready_device())
+
+    app.task(name=EXAMPLES_TASK)(examples_task)
