@@ -56,6 +56,8 @@ def picture_keys(spec: RenderSpec, layer: str, weights: str, caller: str | None 
         "layer": layer,
         **spec.model_dump(mode="json", include=_PIXEL_SETTINGS),
         **({"caller": caller} if isinstance(spec.init, ImageInit) else {}),
+        # keyed only when asked, so that the keys of pictures without a transparency map stay as they were
+        **({"transparency": True} if spec.transparency else {}),
     }
     filters = spec.filters or []
     return {(f, v): _digest({**common, "filter": f, "variant": v}) for f in filters for v in range(spec.diversity)}

@@ -12,6 +12,8 @@ GRID_MARGIN = 4
 GRID_LABEL_HEIGHT = 12
 GRID_BACKGROUND = (24, 24, 24)
 GRID_LABEL_COLOR = (230, 230, 230)
+CHECKER_SQUARE = 8
+CHECKER_COLORS = ((200, 200, 200), (150, 150, 150))
 
 
 def grid_labels(spec: RenderSpec, pictures: list[tuple[int, int]]) -> list[str]:
@@ -22,9 +24,25 @@ def grid_labels(spec: RenderSpec, pictures: list[tuple[int, int]]) -> list[str]:
     return [f"{prefix}{f}" + (f".{v}" if spec.diversity > 1 else "") for f, v in pictures]
 
 
+def _on_checkerboard(tile: Image.Image) -> Image.Image:
+    """An RGBA tile (a transparency map) over a gray checkerboard, as image viewers show transparency:
+    what is transparent reads as the board, and it stands apart from the sheet's dark background."""
+    if tile.mode != "RGBA":
+        return tile.convert("RGB")
+    width, height = tile.size
+    board = Image.new("RGB", (width, height), CHECKER_COLORS[0])
+    draw = ImageDraw.Draw(board)
+    for top in range(0, height, CHECKER_SQUARE):
+        for left in range((top // CHECKER_SQUARE) % 2 * CHECKER_SQUARE, width, 2 * CHECKER_SQUARE):
+            draw.rectangle((left, top, left + CHECKER_SQUARE - 1, top + CHECKER_SQUARE - 1), fill=CHECKER_COLORS[1])
+    board.paste(tile, (0, 0), tile)
+    return board
+
+
 def encode_grid(pngs: list[bytes], labels: list[str]) -> bytes:
-    """Tiles in the given order, row by row, each with its label underneath, as one near-square PNG."""
-    tiles = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
+    """Tiles in the given order, row by row, each with its label underneath, as one near-square PNG
+    (RGBA tiles composed over a checkerboard)."""
+    tiles = [_on_checkerboard(Image.open(io.BytesIO(png))) for png in pngs]
     width, height = tiles[0].size
     columns = math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / columns)

@@ -82,13 +82,20 @@ STANDARD_TRANSFORMS = [
 
 
 def lucid_render(
-    features: FeatureExtractor, relu: bool, filters: list[int], size: int, steps: int = 512, learning_rate: float = 0.05
+    features: FeatureExtractor,
+    relu: bool,
+    filters: list[int],
+    size: int,
+    steps: int = 512,
+    learning_rate: float = 0.05,
+    on_step: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """One picture per filter, batched; returns (B, H, W, 3) uint8."""
+    """One picture per filter, batched; returns (B, H, W, 3) uint8. ``on_step(steps done)`` after each step
+    (a benchmark's clock: what the same render would have taken with fewer steps)."""
     params, image_fn = fft_image(len(filters), size, size)
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     targets = torch.tensor(filters)
-    for _ in range(steps):
+    for step in range(steps):
         optimizer.zero_grad()
         x = image_fn()
         for transform in STANDARD_TRANSFORMS:
@@ -98,5 +105,7 @@ def lucid_render(
         loss = -channel()(Activations(select_channels(output, targets))).sum()
         loss.backward()
         optimizer.step()
+        if on_step is not None:
+            on_step(step + 1)
     with torch.no_grad():
         return (image_fn() * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)

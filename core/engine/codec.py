@@ -36,10 +36,14 @@ def quantize(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.detach().float().round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
 
 
-def encode_png(image: torch.Tensor) -> bytes:
-    """(H, W, 3) uint8 -> PNG bytes; the same pixels always give the same bytes."""
+def encode_png(image: torch.Tensor, alpha: torch.Tensor | None = None) -> bytes:
+    """(H, W, 3) uint8 (and an (H, W) uint8 alpha: RGBA) -> PNG bytes; the same pixels always give the same bytes."""
     buffer = io.BytesIO()
-    Image.fromarray(image.contiguous().numpy(), "RGB").save(buffer, format="PNG")
+    if alpha is None:
+        Image.fromarray(image.contiguous().numpy(), "RGB").save(buffer, format="PNG")
+    else:
+        rgba = torch.cat([image, alpha[..., None]], dim=-1).contiguous().numpy()
+        Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
     return buffer.getvalue()
 
 

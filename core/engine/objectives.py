@@ -164,7 +164,7 @@ def climbed(spec: RenderSpec, redirect: bool) -> Objective:
 # --- on a chunk ----------------------------------------------------------------------------
 
 
-def _layer_runs(rows: list[Row]) -> list[tuple[LayerInfo, slice]]:
+def layer_runs(rows: list[Row]) -> list[tuple[LayerInfo, slice]]:
     """Consecutive rows of one layer, as (layer, rows)."""
     runs: list[tuple[LayerInfo, slice]] = []
     start = 0
@@ -202,17 +202,17 @@ def _extractor(
 class ChunkObjective:
     """The objective of a chunk's rows, each on its own layer; the forward runs to the deepest, once.
 
-    ``objective(pixels, step)`` is what the step climbs (robust: redirected through silent ReLUs
+    ``objective(pixels, step)`` is what the step climbs (all but classic: redirected through silent ReLUs
     for the first ``REDIRECT_FRACTION`` of the steps); ``measure(pixels)`` what is reported.
     ``pixels`` holds one or more views of the chunk's B rows, view after view: (views * B, 3, H, W).
     """
 
     def __init__(self, spec: RenderSpec, rows: list[Row], model: nn.Sequential, device: torch.device) -> None:
         self._spec = spec
-        self._runs = _layer_runs(rows)
+        self._runs = layer_runs(rows)
         self._channels = torch.tensor([row.filter for row in rows], device=device)
         self._early, self._late = climbed(spec, redirect=True), climbed(spec, redirect=False)
-        self._redirect_steps = int((spec.steps or 0) * REDIRECT_FRACTION) if spec.method == "robust" else 0
+        self._redirect_steps = int((spec.steps or 0) * REDIRECT_FRACTION) if spec.method != "classic" else 0
         self._measured = measured(spec)
         self._whole = self._late.reads_layer or len(self._runs) > 1  # several layers: several outputs
         self._extract = _extractor(model, [layer.module_path for layer, _ in self._runs], self._whole)

@@ -54,3 +54,42 @@ def random_warp(pixels: torch.Tensor, generators: list[torch.Generator], jitter:
     theta = torch.tensor(thetas, dtype=padded.dtype, device=padded.device)  # (B, 2, 3)
     grid = F.affine_grid(theta, [batch, 3, height, width], align_corners=False)
     return F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+@dataclass(frozen=True)
+class Crops:
+    """MACO's views (Fel et al. 2023): random square crops, each resized back to the picture's size,
+    plus Gaussian and uniform pixel noise. MACO crops 20-25 % of a 1280 px picture for a 224 px model;
+    a picture here is about the model's input size, so its crops are larger."""
+
+    fraction: tuple[float, float] = (0.5, 1.0)  # crop side over the picture's
+    center_std: float = 0.15  # of the crop center around the picture's, in half-sides
+    noise: float = 2.5  # pixels: std of the Gaussian noise and half-range of the uniform one
+
+
+MACO_CROPS = Crops()
+
+
+def random_crops(pixels: torch.Tensor, generators: list[torch.Generator], crops: Crops = MACO_CROPS) -> torch.Tensor:
+    """(B, C, H, W) pixels -> (B, C, H, W): each row a random crop of itself, zoomed to the whole size, noised."""
+    thetas = []
+    noises = []
+    batch, channels, height, width = pixels.shape
+    for generator in generators:
+        u = torch.rand(3, generator=generator).tolist()
+        center = (torch.randn(2, generator=generator) * crops.center_std).tolist()
+        side = crops.fraction[0] + u[0] * (crops.fraction[1] - crops.fraction[0])
+        room = 1 - side  # the crop stays inside the picture
+        cx, cy = (max(-room, min(room, c)) for c in center)
+        thetas.append([[side, 0.0, cx], [0.0, side, cy]])
+        gaussian = torch.randn((channels, height, width), generator=generator)
+        uniform = torch.rand((channels, height, width), generator=generator) * 2 - 1
+        noises.append((gaussian + uniform) * crops.noise)
+    theta = torch.tensor(thetas, dtype=pixels.dtype, device=pixels.device)  # (B, 2, 3)
+    grid = F.affine_grid(theta, [batch, channels, height, width], align_corners=False)
+    cropped = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return cropped + torch.stack(noises).to(pixels.device, pixels.dtype)
+
+
+# Accentuation's transforms are mild: the picture must stay the photo, in its place.
+MILD = Jitter(pad=4, shift=4, scale=(0.95, 1.05), degrees=5.0)
