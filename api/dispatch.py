@@ -2,7 +2,7 @@
 
 from celery import Celery
 
-from core.queues import DESCRIBE_TASK, META_QUEUE, RENDER_QUEUE, RENDER_TASK
+from core.queues import DESCRIBE_TASK, EXAMPLES_TASK, META_QUEUE, RENDER_QUEUE, RENDER_TASK
 
 
 class Dispatcher:
@@ -16,3 +16,7 @@ class Dispatcher:
     def describe(self, model: str, size: tuple[int, int], expires_seconds: float) -> None:
         """Ask a worker for a model's layers at ``size``; the answer lands in the catalog."""
         self._celery.send_task(DESCRIBE_TASK, args=[model, list(size)], queue=META_QUEUE, expires=expires_seconds)
+
+    def examples(self, key: str) -> None:
+        """Build the examples index ``key``: on the render queue, where the workers have the models."""
+        self._celery.send_task(EXAMPLES_TASK, args=[key], queue=RENDER_QUEUE)

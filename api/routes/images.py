@@ -54,7 +54,7 @@ async def upload_image(request: Request, services: ServicesDep, caller: CallerDe
     if media_type == MULTIPART:
         data = await _multipart_file(request, limit)
     elif media_type in RAW_TYPES:
-        data = await _read_body(request, limit)
+        data = await read_body(request, limit)
     else:
         detail = f"send {MULTIPART} with a field 'file', or the image itself as {' or '.join(RAW_TYPES)}"
         raise Problem(415, "Unsupported Media Type", detail)
@@ -73,22 +73,22 @@ def _store(data: bytes, services: Services, caller: str | None) -> UploadedImage
     return UploadedImage(id=image_id, width=image.width, height=image.height)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+async def read_body(request: Request, limit: int, what: str = "the image") -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes (``what``: said in the 413)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        raise _too_large(limit, what)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise _too_large(limit)
+            raise _too_large(limit, what)
     return bytes(body)
 
 
 async def _multipart_file(request: Request, limit: int) -> bytes:
-    body = await _read_body(request, limit + MULTIPART_OVERHEAD_BYTES)
-    form = await Request(request.scope, _replay(body)).form()
+    body = await read_body(request, limit + MULTIPART_OVERHEAD_BYTES)
+    form = await Request(request.scope, replay(body)).form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         msg = f"a multipart upload needs a file field named 'file' ({', '.join(ACCEPTED_FORMATS)})"
@@ -99,7 +99,7 @@ async def _multipart_file(request: Request, limit: int) -> bytes:
     return data
 
 
-def _replay(body: bytes) -> Receive:
+def replay(body: bytes) -> Receive:
     """An ASGI receive that hands over an already-read body, so Starlette can parse it as a form."""
     sent = False
 
@@ -113,5 +113,5 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-def _too_large(limit: int) -> Problem:
-    return Problem(413, "Content Too Large", f"the image is larger than {limit} bytes, the upload limit")
+def _too_large(limit: int, what: str = "the image") -> Problem:
+    return Problem(413, "Content Too Large", f"{what} is larger than {limit} bytes, the upload limit")
