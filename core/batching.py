@@ -8,6 +8,7 @@ for render jobs). The job store files every new job under its batch key (core.st
 import hashlib
 import json
 
+from core.job_cost import pictures
 from core.spec import ImageInit, RenderSpec
 
 
@@ -20,5 +21,5 @@ def batch_key(spec: RenderSpec) -> str:
 
 
 def batch_rows(spec: RenderSpec) -> int:
-    """Batch rows the job needs at most (cached pictures need none)."""
-    return len(spec.filters or ()) * spec.diversity
+    """Batch rows the job needs at most, over all its layers (cached pictures need none)."""
+    return pictures(spec)

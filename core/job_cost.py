@@ -14,6 +14,10 @@ from core.spec import RenderSpec
 # holds them equal): its views of each picture per step, and the padding of each view.
 ROBUST_VIEWS = 2
 ROBUST_PAD = 12
+# maco's views are crops the size of the picture (no padding); accentuate's one view a step is a mildly
+# padded warp, seen twice: by the objective and by the feature distance to the photo (its own forward and backward).
+METHOD_VIEWS = {"classic": 1, "robust": ROBUST_VIEWS, "maco": ROBUST_VIEWS, "accentuate": 2}
+METHOD_PAD = {"classic": 0, "robust": ROBUST_PAD, "maco": 0, "accentuate": 4}
 # A step is a forward and a backward, which costs about twice the forward.
 PASSES_PER_STEP = 3
 # Bytes of memory one batch row is budgeted per number of the layers' outputs (activation floats):
@@ -38,24 +42,32 @@ class LayerCost:
 
 
 def pictures(spec: RenderSpec) -> int:
-    return len(spec.filters or []) * spec.diversity
+    """Pictures of the request, over all its layers."""
+    return sum(len(part.filters or []) for part in spec.parts()) * spec.diversity
 
 
 def views(spec: RenderSpec) -> int:
-    return ROBUST_VIEWS if spec.method == "robust" else 1
+    return METHOD_VIEWS[spec.method]
 
 
 def optimized_size(spec: RenderSpec) -> tuple[int, int]:
-    """The size the model sees while optimizing: robust pads every view."""
-    pad = ROBUST_PAD if spec.method == "robust" else 0
+    """The size the model sees while optimizing: robust and accentuate pad every view."""
+    pad = METHOD_PAD[spec.method]
     return spec.size[0] + 2 * pad, spec.size[1] + 2 * pad
 
 
 def work_flops(spec: RenderSpec, layer: LayerCost) -> float:
-    """Arithmetic of the whole job: every picture's steps and views, plus measuring start and end."""
+    """Arithmetic of a single-layer job: every picture's steps and views, plus measuring start and end."""
     per_image = layer.at(optimized_size(spec)).flops
     measure = 2 * layer.at(spec.size).flops
     return pictures(spec) * ((spec.steps or 0) * views(spec) * PASSES_PER_STEP * per_image + measure)
+
+
+def job_work_flops(spec: RenderSpec, layers: list[LayerCost]) -> float:
+    """Arithmetic of the whole job, each layer's pictures through ``layers[i]``, its part's layer. The
+    engine runs a shallower layer's rows to a deeper one only where that costs at most 10% more
+    (core.engine.batch_plan.MIX_WASTE), so this is within that of what it does."""
+    return math.fsum(work_flops(part, layer) for part, layer in zip(spec.parts(), layers, strict=True))
 
 
 def frame_count(spec: RenderSpec) -> int:
@@ -82,6 +94,7 @@ def rows_per_chunk(spec: RenderSpec, layer: LayerCost, free_bytes: int) -> int:
     return max(spec.diversity, free_bytes // max(1, row_bytes(spec, layer)))
 
 
-def memory_bytes(spec: RenderSpec, layer: LayerCost) -> int:
-    """The least memory the job can run in: its held results and one diversity group's activations."""
-    return held_bytes(spec) + spec.diversity * row_bytes(spec, layer)
+def memory_bytes(spec: RenderSpec, layers: list[LayerCost]) -> int:
+    """The least memory the job can run in, as the engine plans it (core.engine.batch_plan): the held
+    results of all its layers' pictures, and one diversity group's activations at the deepest of ``layers``."""
+    return held_bytes(spec) + spec.diversity * max(row_bytes(spec, layer) for layer in layers)

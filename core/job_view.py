@@ -4,7 +4,7 @@ It lives in core because two processes render it: the API, and the workers that 
 """
 
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel, Field
 
@@ -19,12 +19,19 @@ def job_url(job_id: str) -> str:
     return f"/v1/jobs/{job_id}"
 
 
-def filter_url(job_id: str, filter_index: int, variant: int = 0, extension: str = "png") -> str:
-    return f"{job_url(job_id)}/filters/{filter_index}.{extension}" + (f"?variant={variant}" if variant else "")
+def layer_url(job_id: str, layer: str | None) -> str:
+    """Where a job's pictures of ``layer`` are: under the job for a job of one layer (None), else under the layer."""
+    return job_url(job_id) if layer is None else f"{job_url(job_id)}/layers/{quote(layer, safe='')}"
 
 
-def grid_url(job_id: str) -> str:
-    return f"{job_url(job_id)}/grid.png"
+def filter_url(
+    job_id: str, filter_index: int, variant: int = 0, extension: str = "png", layer: str | None = None
+) -> str:
+    return f"{layer_url(job_id, layer)}/filters/{filter_index}.{extension}" + (f"?variant={variant}" if variant else "")
+
+
+def grid_url(job_id: str, layer: str | None = None) -> str:
+    return f"{layer_url(job_id, layer)}/grid.png"
 
 
 def picture_url(spec: RenderSpec, filter_index: int, variant: int = 0) -> str | None:
@@ -67,13 +74,23 @@ class PictureLink(Picture):
     )
 
     @classmethod
-    def of(cls, job_id: str, picture: Picture, spec: RenderSpec) -> "PictureLink":
+    def of(cls, job_id: str, picture: Picture, part: RenderSpec, several: bool) -> "PictureLink":
+        """``part``: the single-layer request of the picture's layer; ``several``: the job has several layers,
+        so its pictures are found under their layer."""
+        at = part.layer if several else None
+        f, v = picture.key
         return cls(
-            **picture.model_dump(),
-            url=filter_url(job_id, picture.filter, picture.variant),
-            picture_url=picture_url(spec, picture.filter, picture.variant),
-            animation_url=filter_url(job_id, picture.filter, picture.variant, "webp") if picture.animation else None,
+            **picture.model_dump(exclude={"layer"}),
+            layer=part.layer,
+            url=filter_url(job_id, f, v, layer=at),
+            picture_url=picture_url(part, f, v),
+            animation_url=filter_url(job_id, f, v, "webp", at) if picture.animation else None,
         )
+
+
+class LayerGrid(BaseModel):
+    layer: str = Field(examples=["block4_conv1"])
+    url: str = Field(examples=["/v1/jobs/0123456789abcdef0123456789abcdef/layers/block4_conv1/grid.png"])
 
 
 class Job(BaseModel):
@@ -86,8 +103,11 @@ class Job(BaseModel):
     finished_at: datetime | None
     attempts: int = Field(description="how many times a worker started this job")
     cancel_requested: bool
-    results: list[PictureLink]
-    grid_url: str | None
+    results: list[PictureLink] = Field(description="by layer, then filter and variant")
+    grid_url: str | None = Field(
+        description="the contact sheet of a succeeded job of one layer; null for a job of several layers: see grids"
+    )
+    grids: list[LayerGrid] = Field(description="a succeeded job's contact sheet of each layer, in the request's order")
     error: JobError | None
     device: str | None = Field(description="where it rendered, e.g. cpu or cuda:0")
     seconds: dict[str, float] = Field(description="time spent, by phase")
@@ -96,6 +116,8 @@ class Job(BaseModel):
     @classmethod
     def from_record(cls, record: JobRecord) -> "Job":
         succeeded = record.status == "succeeded"
+        request, several = record.request, record.request.layers is not None
+        parts = {part.layer: part for part in request.parts()}
         return cls(
             id=record.id,
             status=record.status,
@@ -106,8 +128,16 @@ class Job(BaseModel):
             finished_at=record.finished_at,
             attempts=record.attempts,
             cancel_requested=record.cancel_requested,
-            results=[PictureLink.of(record.id, picture, record.request) for picture in record.results],
-            grid_url=grid_url(record.id) if succeeded else None,
+            results=[
+                PictureLink.of(record.id, picture, parts.get(picture.layer, request), several)
+                for picture in record.results
+            ],
+            grid_url=grid_url(record.id) if succeeded and not several else None,
+            grids=[
+                LayerGrid(layer=part.layer or "", url=grid_url(record.id, part.layer if several else None))
+                for part in parts.values()
+                if succeeded
+            ],
             error=record.error,
             device=record.device,
             seconds=record.seconds,

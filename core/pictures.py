@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class Picture(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    layer: str | None = Field(
+        default=None, description="the layer, as the request names it ('logits' for objective 'class')"
+    )
     filter: int
     variant: int = Field(default=0, description="which of the request's `diversity` pictures of this filter")
     activation: float = Field(description="the objective (e.g. mean activation) the final 8-bit PNG produces")

@@ -8,6 +8,7 @@ a refused request exits 2, an unreachable API or a job that did not succeed exit
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import httpx
 from tqdm import tqdm
 
 DEFAULT_API = "http://127.0.0.1:8000"
+LAYER_FOLDER = re.compile(r"[A-Za-z0-9_.]+")  # layer names (block4_conv1, blocks.4) as download folders
 FINISHED = ("succeeded", "failed", "canceled")
 RECONNECTS = 5  # a dropped event stream is resumed (Last-Event-ID) this many times before watch gives up
 TIMEOUT = httpx.Timeout(60.0, read=90.0)  # reads outlast the server's keep-alive comments (15 s)
@@ -30,9 +32,11 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
     _add_api_option(submit)
     submit.add_argument("--body", help="the whole request as JSON (or @file.json); the options below override it")
     submit.add_argument("--model")
-    submit.add_argument("--layer")
+    submit.add_argument("--layer", action="append", help="a layer; several --layer: one job of several layers")
+    submit.add_argument("--layers", help="'all-conv' (every conv layer of the model) or names, comma-separated")
     submit.add_argument("--filters", help="e.g. 3, 0-19, 0,5,9")
-    submit.add_argument("--method", choices=("classic", "robust"))
+    submit.add_argument("--method", choices=("classic", "robust", "maco", "accentuate"))
+    submit.add_argument("--transparency", action="store_true", help="robust, maco, accentuate: RGBA transparency maps")
     submit.add_argument("--objective", choices=("channel", "neuron", "layer", "class"))
     submit.add_argument("--diversity", type=int)
     submit.add_argument("--steps", type=int)
@@ -101,11 +105,22 @@ def run_download(args: argparse.Namespace) -> int:
         job = _checked(http.get(f"/v1/jobs/{args.job}")).json()
         if job["status"] != "succeeded":
             raise RequestRefused(f"job {args.job} has no pictures (status: {job['status']})")
-        args.out.mkdir(parents=True, exist_ok=True)
-        files = {_picture_name(result, "png"): result["url"] for result in job["results"]}
-        files |= {_picture_name(r, "webp"): r["animation_url"] for r in job["results"] if r.get("animation_url")}
-        files["grid.png"] = job["grid_url"]
+        several = job["request"].get("layers") is not None  # a folder per layer; one layer: the pictures in --out
+
+        def path(result: dict, name: str) -> str:
+            if not several:
+                return name
+            if not LAYER_FOLDER.fullmatch(result["layer"]) or result["layer"].strip(".") == "":
+                raise RequestRefused(f"the API named a layer {result['layer']!r}, which is no folder name")
+            return f"{result['layer']}/{name}"
+
+        files = {path(r, _picture_name(r, "png")): r["url"] for r in job["results"]}
+        files |= {
+            path(r, _picture_name(r, "webp")): r["animation_url"] for r in job["results"] if r.get("animation_url")
+        }
+        files |= {path(grid, "grid.png"): grid["url"] for grid in job["grids"]}
         for name, url in files.items():
+            (args.out / name).parent.mkdir(parents=True, exist_ok=True)
             (args.out / name).write_bytes(_checked(http.get(url)).content)
         print(f"wrote {len(files)} files to {args.out}")
         return 0
@@ -116,6 +131,7 @@ def run_download(args: argparse.Namespace) -> int:
 def _follow(http: httpx.Client, job_id: str, bar: tqdm) -> dict:
     """The finished job, from its event stream, resumed after its last event when the connection drops."""
     last_id: str | None = None
+    previews = 0  # a terminal shows no pictures: a job that asked for previews gets them counted
     for _ in range(RECONNECTS + 1):
         try:
             for event, event_id, data in _events(http, job_id, last_id):
@@ -128,6 +144,9 @@ def _follow(http: httpx.Client, job_id: str, bar: tqdm) -> dict:
                     bar.total = data["steps"]
                     bar.n = data["step"]
                     bar.refresh()
+                elif event == "preview":
+                    previews += 1
+                    bar.set_postfix_str(f"{previews} previews")
         except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout):
             continue
     raise RequestRefused(f"the event stream of job {job_id} kept breaking; try `filterviz status {job_id}`")
@@ -160,12 +179,21 @@ def _request_body(args: argparse.Namespace) -> dict:
             body = json.loads(text)
         except json.JSONDecodeError as error:
             raise RequestRefused(f"--body is not JSON: {error}") from None
-    options = ("model", "layer", "filters", "method", "objective", "diversity", "steps", "step_size", "snapshots")
+    options = ("model", "filters", "method", "objective", "diversity", "steps", "step_size", "snapshots")
     for name in (*options, "seed", "precision"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
     if args.size is not None:
         body["size"] = args.size
+    layers = args.layer or []
+    if args.layers is not None:
+        layers += ["all-conv"] if args.layers == "all-conv" else args.layers.split(",")
+    if len(layers) == 1 and args.layers is None:
+        body["layer"] = layers[0]
+    elif layers:
+        body["layers"] = "all-conv" if layers == ["all-conv"] else [{"layer": name} for name in layers]
+    if args.transparency:
+        body["transparency"] = True
     return body
 
 

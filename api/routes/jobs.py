@@ -3,20 +3,20 @@
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
 from api.access import CallerDep, authorize
 from api.admission import admission_limits, admitted, dispatch
 from api.deps import Services, ServicesDep, submit_facts
-from api.picture_response import picture_response
+from api.picture_response import stored_picture_response
 from api.problems import Problem, invalid, not_found, problem_responses
 from api.schemas import Job, JobPage, JobRequest
-from api.validation import fitted_to_start_image, request_errors
-from core.errors import DamagedPicture
+from api.validation import fitted_to_start_image, request_errors, with_conv_layers
+from core.errors import DamagedPicture, list_valid
 from core.job_view import job_url
 from core.jobs import JobRecord, JobStatus
 from core.pictures import Picture
-from core.store.files import GRID_PNG, filter_animation, filter_png
+from core.store.files import filter_animation, filter_png, grid_png
 
 router = APIRouter(
     prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(authorize)], responses=problem_responses(401, 429)
@@ -44,6 +44,8 @@ SPEC_EXAMPLES = {
 }
 
 VariantQuery = Annotated[int, Query(ge=0, description="which of the request's `diversity` pictures")]
+LayerPath = Annotated[str, Path(description="one of the job's layers, as its request names it (see its grids)")]
+PNG, WEBP = "image/png", "image/webp"
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -68,6 +70,7 @@ def picture_responses(media_type: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {"content": {media_type: {}}, "description": "the picture"},
         304: {"description": "not modified (If-None-Match matched the ETag)"},
+        307: {"description": "FILTERVIZ_PICTURE_DELIVERY=redirect: the picture at a short-lived presigned URL"},
         **problem_responses(404, 422, 500),
     }
 
@@ -94,6 +97,7 @@ def submit_job(
     asked = request.spec()
     facts = submit_facts(services, asked, request.webhook, caller)
     spec = fitted_to_start_image(asked, "size" in request.model_fields_set, facts.start_image, settings)
+    spec = with_conv_layers(spec, facts.models)
     errors = request_errors(spec, request.webhook, settings, facts)
     if errors:
         raise invalid(errors)
@@ -166,9 +170,8 @@ def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep, response: 
 def get_filter_png(
     job_id: str, n: int, request: Request, services: ServicesDep, caller: CallerDep, variant: VariantQuery = 0
 ) -> Response:
-    """One filter's picture. Immutable once the job has succeeded."""
-    _result(services, job_id, caller, n, variant)
-    return _file(services, request, job_id, filter_png(n, variant), "image/png")
+    """One filter's picture (a job of one layer). Immutable once the job has succeeded."""
+    return _filter_file(services, request, _succeeded(services, job_id, caller), None, n, variant, PNG)
 
 
 @router.get("/{job_id}/filters/{n}.webp", response_class=Response, responses=picture_responses("image/webp"))
@@ -176,16 +179,55 @@ def get_filter_animation(
     job_id: str, n: int, request: Request, services: ServicesDep, caller: CallerDep, variant: VariantQuery = 0
 ) -> Response:
     """The optimization of one filter's picture as an animated WebP (requests with ``snapshots``)."""
-    if not _result(services, job_id, caller, n, variant).animation:
-        raise not_found(f"job {job_id} kept no snapshots; ask for them with snapshots > 0")
-    return _file(services, request, job_id, filter_animation(n, variant), "image/webp")
+    return _filter_file(services, request, _succeeded(services, job_id, caller), None, n, variant, WEBP)
 
 
 @router.get("/{job_id}/grid.png", response_class=Response, responses=picture_responses("image/png"))
 def get_grid_png(job_id: str, request: Request, services: ServicesDep, caller: CallerDep) -> Response:
-    """All of the job's filters on one contact sheet."""
-    _succeeded(services, job_id, caller)
-    return _file(services, request, job_id, GRID_PNG, "image/png")
+    """All of the job's filters on one contact sheet (a job of one layer)."""
+    record = _succeeded(services, job_id, caller)
+    return _file(services, request, job_id, grid_png(_part_index(record, None)), PNG)
+
+
+@router.get(
+    "/{job_id}/layers/{layer}/filters/{n}.png", response_class=Response, responses=picture_responses("image/png")
+)
+def get_layer_filter_png(
+    job_id: str,
+    layer: LayerPath,
+    n: int,
+    request: Request,
+    services: ServicesDep,
+    caller: CallerDep,
+    variant: VariantQuery = 0,
+) -> Response:
+    """One filter's picture of one of the job's layers. Immutable once the job has succeeded."""
+    return _filter_file(services, request, _succeeded(services, job_id, caller), layer, n, variant, PNG)
+
+
+@router.get(
+    "/{job_id}/layers/{layer}/filters/{n}.webp", response_class=Response, responses=picture_responses("image/webp")
+)
+def get_layer_filter_animation(
+    job_id: str,
+    layer: LayerPath,
+    n: int,
+    request: Request,
+    services: ServicesDep,
+    caller: CallerDep,
+    variant: VariantQuery = 0,
+) -> Response:
+    """The animated WebP of one filter's picture of one of the job's layers (requests with ``snapshots``)."""
+    return _filter_file(services, request, _succeeded(services, job_id, caller), layer, n, variant, WEBP)
+
+
+@router.get("/{job_id}/layers/{layer}/grid.png", response_class=Response, responses=picture_responses("image/png"))
+def get_layer_grid_png(
+    job_id: str, layer: LayerPath, request: Request, services: ServicesDep, caller: CallerDep
+) -> Response:
+    """The contact sheet of one of the job's layers (the job's ``grids`` list them)."""
+    record = _succeeded(services, job_id, caller)
+    return _file(services, request, job_id, grid_png(_part_index(record, layer)), PNG)
 
 
 def request_fingerprint(request: JobRequest) -> str:
@@ -208,14 +250,48 @@ def _succeeded(services: Services, job_id: str, caller: str | None) -> JobRecord
     return record
 
 
-def _result(services: Services, job_id: str, caller: str | None, n: int, variant: int) -> Picture:
-    record = _succeeded(services, job_id, caller)
-    for result in record.results:
+def _part_index(record: JobRecord, layer: str | None) -> int | None:
+    """Which of the job's layers ``layer`` is, as its files are named (None: a job of one layer, whose
+    files have no index); ``layer`` None asks for the job's only layer."""
+    request = record.request
+    if request.layers is None:
+        if layer not in (None, request.layer):
+            raise not_found(f"job {record.id} has no layer {layer!r}; it rendered {request.layer}")
+        return None
+    names = [part.layer for part in request.layers]
+    if layer is None:
+        raise not_found(
+            f"job {record.id} rendered several layers ({list_valid(names)}): ask for its pictures under "
+            f"{job_url(record.id)}/layers/{{layer}}/, as its results and grids link them"
+        )
+    if layer not in names:
+        raise not_found(f"job {record.id} has no layer {layer!r}; it rendered {list_valid(names)}")
+    return names.index(layer)
+
+
+def _filter_file(
+    services: Services, request: Request, record: JobRecord, layer: str | None, n: int, variant: int, media_type: str
+) -> Response:
+    """Filter ``n``'s picture (or animation) of ``layer`` (None: the job's only layer)."""
+    part = _part_index(record, layer)
+    result = _result(record, layer or record.request.layer, n, variant)
+    if media_type == PNG:
+        return _file(services, request, record.id, filter_png(n, variant, part), PNG)
+    if not result.animation:
+        raise not_found(f"job {record.id} kept no snapshots; ask for them with snapshots > 0")
+    return _file(services, request, record.id, filter_animation(n, variant, part), WEBP)
+
+
+def _result(record: JobRecord, layer: str | None, n: int, variant: int) -> Picture:
+    """Filter ``n``'s picture of ``layer`` (a job record from before pictures named their layer: its only one)."""
+    of_layer = [result for result in record.results if result.layer in (None, layer)]
+    for result in of_layer:
         if (result.filter, result.variant) == (n, variant):
             return result
-    rendered = ", ".join(sorted({str(result.filter) for result in record.results}, key=int))
+    rendered = ", ".join(sorted({str(result.filter) for result in of_layer}, key=int))
     picture = f"filter {n}" + (f" variant {variant}" if variant else "")
-    raise not_found(f"job {job_id} has no {picture}; it rendered {rendered}")
+    where = f" of {layer}" if record.request.layers is not None else ""
+    raise not_found(f"job {record.id} has no {picture}{where}; it rendered {rendered}")
 
 
 def _file(services: Services, request: Request, job_id: str, name: str, media_type: str) -> Response:
@@ -224,11 +300,15 @@ def _file(services: Services, request: Request, job_id: str, name: str, media_ty
     results = services.stores.results
     try:
         ref = results.refs(job_id).get(name)
-        data = None if ref is None else results.pictures.read(ref)
+        response = (
+            None
+            if ref is None
+            else stored_picture_response(request, results.pictures, ref, media_type, services.settings)
+        )
     except DamagedPicture as exc:
         raise DamagedPicture(
             f"{name} of job {job_id} is damaged: {exc}; submit the request again to render it anew"
         ) from exc
-    if ref is None or data is None:
+    if response is None:
         raise not_found(f"{name} of job {job_id} is no longer stored")
-    return picture_response(request, data, ref.sha256, media_type)
+    return response

@@ -84,5 +84,5 @@ def test_layers_at_a_new_size_are_503_when_no_worker_answers(scratch: tuple[Sett
 
 
 def test_a_model_no_worker_could_publish_is_refused_at_start() -> None:
-    with pytest.raises(ValidationError, match=r"unknown model\(s\) vgg17; known: vgg16, vgg19, "):
+    with pytest.raises(ValidationError, match=r"unknown model\(s\) vgg17 in FILTERVIZ_MODELS; known: vgg16, vgg19, "):
         Settings(models=["vgg16", "vgg17"])
