@@ -35,6 +35,19 @@ _HEADER_DOCS = {  # the headers that come with a status, for the OpenAPI documen
     429: {"Retry-After": "seconds to wait before trying again"},
     503: {"Retry-After": "seconds to wait before trying again"},
 }
+# Errors that come from no route of its own, listed on every operation where they can happen. Any request:
+_ANY_REQUEST_ERRORS = {
+    408: "Request Timeout: the request's headers, or then its body, did not arrive within "
+    "FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed",
+}
+# A request to a route behind the API-key guard (api.access.authorize, every /v1 route), which reads Redis:
+_GUARDED_ERRORS = {
+    401: "Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown",
+    429: "Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_"
+    "PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds",
+    503: "Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this "
+    "process's bounds is reached; try again after Retry-After seconds",
+}
 
 
 # status, title and problem type per server fault; a fault not listed (or a subclass of none) is a 500
@@ -144,11 +157,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 def _problem_openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, with every error response (FastAPI's own 422s too) as a problem document."""
+    """FastAPI's document, with the errors no route declares itself (408 everywhere; 401, 429, 503 behind the
+    API-key guard), and every error response (FastAPI's own 422s too) as a problem document."""
     if app.openapi_schema is None:
         document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
         for operation in (op for path in document["paths"].values() for op in path.values()):
+            guarded = "security" in operation  # FastAPI writes it for the guard's HTTPBearer dependency
+            for status, text in {**_ANY_REQUEST_ERRORS, **(_GUARDED_ERRORS if guarded else {})}.items():
+                _add_generic(operation["responses"].setdefault(str(status), {}), status, text)
             for status, response in operation["responses"].items():
                 if status[0] in "45":
                     response["content"] = problem
@@ -156,6 +173,13 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
             document["components"]["schemas"].pop(unused, None)
         app.openapi_schema = document
     return app.openapi_schema
+
+
+def _add_generic(response: dict[str, Any], status: int, text: str) -> None:
+    """A generic error's description and headers, where the route did not describe that status its own way."""
+    if response.get("description") in (None, HTTPStatus(status).phrase):
+        response["description"] = text
+    response.update(_header_docs(status))
 
 
 async def _on_problem(_: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""A job's live events as server-sent events: its state changes, its progress, and at the end the job itself.
+"""A job's live events as server-sent events: its state changes, its progress, its previews where it asked
+for them, and at the end the job itself.
 
 Events are read from the job's Redis Stream by one reader per job in this process
 (:class:`core.store.job_events.JobEventHub`); their ids are the stream's, so a client that
@@ -29,8 +30,11 @@ FINISHED = ("succeeded", "failed", "canceled")
 SEND_TIMEOUT_SECONDS = 30.0  # a client that takes longer to accept one event is dropped
 STREAM_DOC = {
     "description": "`event: state` (data {status}) for each state change, `event: progress` (data {step, steps}, "
-    "a few times a second at most), and last `event: done` with the job as GET /v1/jobs/{id} returns it; "
-    "then the stream ends. Comment lines keep an idle stream alive.",
+    "a few times a second at most), where the request asked for `previews` `event: preview` (data {step, steps, "
+    "pictures: [{layer, filter, variant, step, image}], omitted}: the pictures as they form, each `image` a "
+    "`data:image/webp;base64,...` URL of a thumbnail, 64 px on its long side; about once a second, the latest "
+    "only on a resume; `omitted` pictures did not fit), and last `event: done` with the job as "
+    "GET /v1/jobs/{id} returns it; then the stream ends. Comment lines keep an idle stream alive.",
     "content": {"text/event-stream": {"schema": {"type": "string"}}},
 }
 LastEventId = Annotated[
@@ -68,7 +72,7 @@ async def _events(
         if record.status in FINISHED:
             missed = collapsed(await hub.history(record.id, after)) if after else []
             for event in missed:
-                if event.status not in FINISHED:
+                if event.kind != "preview" and event.status not in FINISHED:
                     yield _sent(event)
             yield _done(record, await hub.last_id(record.id))
             return
@@ -79,7 +83,8 @@ async def _events(
                     if final is not None:
                         yield _done(final, event.id)
                     return
-                yield _sent(event)
+                if event.kind != "preview" or record.request.previews:  # only to a job that asked
+                    yield _sent(event)
     finally:
         hub.release()
 
@@ -87,6 +92,8 @@ async def _events(
 def _sent(event: JobEvent) -> ServerSentEvent:
     if event.kind == "state":
         return ServerSentEvent(json.dumps({"status": event.status}), event="state", id=event.id)
+    if event.kind == "preview":  # the JSON text its worker wrote, sent as it is
+        return ServerSentEvent(event.preview, event="preview", id=event.id)
     return ServerSentEvent(json.dumps({"step": event.step, "steps": event.steps}), event="progress", id=event.id)
 
 

@@ -7,11 +7,21 @@ and ``weights_identity(model)``.
 
 from core.engine.layers import LayerInfo, check_spec, list_layers, resolve_layer
 from core.engine.models import ModelInfo, list_models, load_model, model_info, weights_available, weights_identity
-from core.engine.render import RenderRequest, RenderResult, RequestResult, render, render_batch
+from core.engine.render import (
+    CurrentPicture,
+    Progress,
+    RenderRequest,
+    RenderResult,
+    RequestResult,
+    render,
+    render_batch,
+)
 
 __all__ = [
+    "CurrentPicture",
     "LayerInfo",
     "ModelInfo",
+    "Progress",
     "RenderRequest",
     "RenderResult",
     "RequestResult",

@@ -14,9 +14,10 @@ share every setting but their filters, layer, seed and start image (what core.ba
 leaves out; the worker only gathers such requests): the loop takes those settings from the first.
 Its callbacks, both optional, are called after every step, in this order:
 
-- ``on_progress(progress)``: ``{request index: (steps done, steps in all)}`` of each request still
-  rendering (steps in all: its steps times the chunks its rows fill). It reports only; it may
-  raise to abort the whole batch.
+- ``on_progress(progress)``: a :class:`Progress`, ``{request index: (steps done, steps in all)}`` of
+  each request still rendering (steps in all: its steps times the chunks its rows fill), whose
+  ``pictures(request)`` gives that request's current pictures in the chunk being optimized, made
+  only when asked (live previews). It reports only; it may raise to abort the whole batch.
 - ``should_stop()``: the request indexes to stop now. Their rows leave the batch at once and a
   stopped request yields nothing; the other rows go on exactly as they would have.
 
@@ -41,6 +42,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from core.engine.attribution import transparency_alpha
 from core.engine.batch_plan import Row, plan_batch
 from core.engine.codec import FrameSpool, display_transform, encode_png, quantize
 from core.engine.layers import LayerInfo, check_spec
@@ -53,9 +55,42 @@ from core.grid import encode_grid, grid_labels
 from core.pictures import Picture
 from core.spec import RenderSpec
 
-Progress = dict[int, tuple[int, int]]  # request index -> (steps done, steps in all)
-ProgressCallback = Callable[[Progress], None]
 StopQuestion = Callable[[], Collection[int]]
+
+
+@dataclass(frozen=True)
+class CurrentPicture:
+    """A row's picture as it is now, mid-optimization, shown as its final picture would be."""
+
+    filter: int
+    variant: int
+    pixels: torch.Tensor  # (H, W, 3) uint8, on the CPU
+
+
+class Progress(dict[int, tuple[int, int]]):
+    """Request index -> (steps done, steps in all); and, only when asked, the current pictures."""
+
+    def __init__(self, steps: dict[int, tuple[int, int]], rows: list[Row], shown: Callable[[], torch.Tensor]) -> None:
+        super().__init__(steps)
+        self._rows, self._shown = rows, shown
+        self._pixels: torch.Tensor | None = None
+
+    def pictures(self, request: int) -> list[CurrentPicture]:
+        """``request``'s rows in the chunk being optimized, as pictures now (none where it has no rows in it).
+
+        The chunk's parameterization becomes pixels at the first ask of a step, without gradients, once
+        for every request that asks: a step nobody asks about pays nothing.
+        """
+        indexes = [i for i, row in enumerate(self._rows) if row.request == request]
+        if not indexes:
+            return []
+        if self._pixels is None:
+            with torch.no_grad():
+                self._pixels = self._shown()
+        return [CurrentPicture(self._rows[i].filter, self._rows[i].variant, self._pixels[i]) for i in indexes]
+
+
+ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)
@@ -86,8 +121,9 @@ class _UnencodedPicture:
     activation: float
     start_activation: float
     dead: bool
+    alpha: torch.Tensor | None = None  # (H, W) uint8: the transparency map, for methods with gradients to show
 
-    def encoded(self, webp: bytes | None) -> Picture:
+    def encoded(self, webp: bytes | None, transparent: bool) -> Picture:
         return Picture(
             filter=self.row.filter,
             variant=self.row.variant,
@@ -95,7 +131,7 @@ class _UnencodedPicture:
             start_activation=self.start_activation,
             dead=self.dead,
             animation=webp is not None,
-            png=encode_png(self.pixels),
+            png=encode_png(self.pixels, self.alpha if transparent else None),
             webp=webp,
         )
 
@@ -136,7 +172,8 @@ def render_batch(
             batch.chunk_took(time.perf_counter() - chunk_started)
             for request, pictures, optimize in batch.finished_with(number):
                 seconds = {"load": load_seconds, "optimize": optimize}
-                yield request, _result(pictures, spool, layers[request], target, seconds)
+                transparent = requests[request].spec.transparency
+                yield request, _result(pictures, spool, layers[request], target, seconds, transparent)
 
 
 def _render_chunk(
@@ -146,12 +183,13 @@ def _render_chunk(
     model: nn.Sequential,
     device: torch.device,
     spool: FrameSpool,
-    after_step: Callable[[], Collection[int]],
+    after_step: Callable[[list[Row], Callable[[], torch.Tensor]], Collection[int]],
 ) -> list[_UnencodedPicture]:
-    """Optimize one chunk; ``after_step()`` names the stopped requests, whose rows leave at once.
+    """Optimize one chunk; ``after_step(rows, shown)`` names the stopped requests, whose rows leave at once
+    (``shown()``: the rows' current pictures, for whoever asks).
     Snapshot frames go to ``spool`` as they are taken."""
     objective = ChunkObjective(spec, rows, model, device)
-    optimizer = optimizer_for(spec, rows, start, device)
+    optimizer = optimizer_for(spec, rows, start, device, model)
     shown = display_transform if spec.method == "classic" else quantize
     start_activations, silent = objective.measure(optimizer.image())
     steps = spec.steps or 0
@@ -159,7 +197,7 @@ def _render_chunk(
         optimizer.step(objective(optimizer.candidate(), step))
         if spec.snapshots and ((step + 1) % spec.snapshots == 0 or step + 1 == steps):
             spool.add(rows, shown(optimizer.image()))
-        stopped = after_step()
+        stopped = after_step(rows, lambda: shown(optimizer.image()))
         keep = [index for index, row in enumerate(rows) if row.request not in stopped]
         if not keep:
             return []
@@ -171,9 +209,13 @@ def _render_chunk(
             silent = [silent[index] for index in keep]
     final = shown(optimizer.image())  # (b, H, W, 3) uint8
     as_input = final.permute(0, 3, 1, 2).float().to(device).contiguous(memory_format=torch.channels_last)
-    activations, _ = objective.measure(as_input)
+    activations, _ = objective.measure(as_input)  # on the RGB picture, whatever its alpha
+    attribution = optimizer.attribution()
+    alphas = [None] * len(rows) if attribution is None else list(transparency_alpha(attribution))
     return [
-        _UnencodedPicture(row, final[i], activations[i], start_activations[i], silent[i] and activations[i] <= 0)
+        _UnencodedPicture(
+            row, final[i], activations[i], start_activations[i], silent[i] and activations[i] <= 0, alphas[i]
+        )
         for i, row in enumerate(rows)
     ]
 
@@ -184,11 +226,12 @@ def _result(
     layer: LayerInfo,
     device: torch.device,
     seconds: dict[str, float],
+    transparent: bool,
 ) -> RequestResult:
-    """A finished request's PNGs and animations, encoded one picture at a time."""
+    """A finished request's PNGs (RGBA where ``transparent``) and animations, encoded one picture at a time."""
     started = time.perf_counter()
     ordered = sorted(pictures, key=lambda p: (p.row.filter, p.row.variant))
-    encoded = [picture.encoded(spool.animation(picture.row)) for picture in ordered]
+    encoded = [picture.encoded(spool.animation(picture.row), transparent) for picture in ordered]
     seconds = {**seconds, "encode": time.perf_counter() - started}
     return RequestResult(layer, encoded, str(device), {k: round(v, 4) for k, v in seconds.items()})
 
@@ -216,13 +259,15 @@ class _Batch:
         self._pictures: dict[int, list[_UnencodedPicture]] = {}
         self._chunk_seconds: list[float] = []
 
-    def after_step(self, requests: Collection[int]) -> set[int]:
-        """A step of ``requests`` is done: report progress, ask for stops; the stopped requests."""
+    def after_step(self, requests: Collection[int], rows: list[Row], shown: Callable[[], torch.Tensor]) -> set[int]:
+        """A step of ``requests`` (the chunk's ``rows``) is done: report progress, ask for stops; the stopped
+        requests."""
         for request in requests:
             self._done[request] += 1
         ended = self.stopped | self._yielded
         if self._on_progress is not None:
-            self._on_progress({r: (self._done[r], total) for r, total in self._total.items() if r not in ended})
+            steps = {r: (self._done[r], total) for r, total in self._total.items() if r not in ended}
+            self._on_progress(Progress(steps, rows, shown))
         if self._should_stop is not None:
             self.stopped.update(self._should_stop())
         return self.stopped

@@ -1,9 +1,15 @@
-"""Each job's events (state changes, progress) as a Redis Stream beside its record, and the API's fan-out.
+"""Each job's events (state changes, progress, previews) as a Redis Stream beside its record, and the API's fan-out.
 
 The Lua scripts of :mod:`core.store.jobs` append to the stream in the same step that changes the
 record (:data:`EMIT_LUA`), so no state change is ever missing from it; stream ids are the events'
 ids, which is what lets a client resume with ``Last-Event-ID``. The stream expires with its job
-and holds at most every progress write of every attempt (steps and attempts are bounded).
+and holds at most every progress write and preview marker of every attempt (steps and attempts
+are bounded).
+
+A preview (:class:`JobPreviews`, a job's current pictures as small thumbnails) is too big for the
+stream: only the latest is kept, in a key of its own that expires soon after the last one, and the
+stream gets a marker without payload. A reader fetches the payload when it sees the marker: a
+preview that expired meanwhile is skipped (previews are never needed for correctness).
 
 In the API, :class:`JobEventHub` runs one blocking reader per watched job and hands each event to
 every local watcher: a hundred watchers of one job cost one XREAD, not a hundred polls.
@@ -13,16 +19,20 @@ import asyncio
 import re
 import weakref
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from redis import RedisError
+from redis import Redis, RedisError
 from redis.asyncio import Redis as AsyncRedis
 
 from core.jobs import JOB_ID
 
 EVENTS_SUFFIX = ":events"  # appended to the job's record key
-MAX_EVENTS = 8192  # approximate trim: above max_steps × max_attempts progress writes at the defaults
+PREVIEW_SUFFIX = ":preview"  # the latest preview's key: the record key and this
+# approximate trim: above max_steps × max_attempts progress writes at the defaults, and as many preview
+# markers again (at most one a step, and no more often than progress: FILTERVIZ_PREVIEW_SECONDS >= 0.25)
+MAX_EVENTS = 2 * 8192
+PREVIEW_TTL_MS = 60_000  # a preview outlives its next one's due time (~1 s) by far, and the job by little
 BLOCK_MS = 5000  # one reader's XREAD wait; after an empty one it checks that the job still exists
 READ_COUNT = 200
 _EVENT_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
@@ -39,7 +49,17 @@ local function emit(key, ...)
 end
 """
 
-EventKind = Literal["state", "progress"]
+# KEYS: job record. ARGV: owner token, the preview (JSON text). Only a running job's owner publishes.
+_PUBLISH_PREVIEW = f"""
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1] .. {PREVIEW_SUFFIX!r}, ARGV[2], 'PX', {PREVIEW_TTL_MS})
+emit(KEYS[1], 'type', 'preview')
+return 1
+"""
+
+EventKind = Literal["state", "progress", "preview"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,18 @@ class JobEvent:
     status: str | None = None  # state events
     step: int | None = None  # progress events
     steps: int | None = None
+    preview: str | None = None  # preview events, once fetched: the JSON text JobPreviews.publish stored
+
+
+class JobPreviews:
+    """The latest preview of each running job that asked for previews, written by its worker."""
+
+    def __init__(self, redis: Redis, retention_seconds: int) -> None:
+        self._publish = redis.register_script(f"local RETENTION = {retention_seconds}\n" + EMIT_LUA + _PUBLISH_PREVIEW)
+
+    def publish(self, job_id: str, token: str, preview: str) -> bool:
+        """Keep ``preview`` as the job's latest and tell its watchers; False where ``token`` no longer owns it."""
+        return bool(self._publish(keys=[_JOB_PREFIX + job_id], args=[token, preview]))
 
 
 def events_key(job_id: str) -> str:
@@ -60,18 +92,26 @@ def valid_event_id(text: str | None) -> str | None:
     return text if text is not None and _EVENT_ID.match(text) else None
 
 
+def preview_key(job_id: str) -> str:
+    return _JOB_PREFIX + job_id + PREVIEW_SUFFIX
+
+
 def decode_event(entry_id: str, fields: dict[str, str]) -> JobEvent:
-    if fields.get("type") == "state":
+    kind = fields.get("type")
+    if kind == "state":
         return JobEvent(entry_id, "state", status=fields["status"])
+    if kind == "preview":
+        return JobEvent(entry_id, "preview")
     return JobEvent(entry_id, "progress", step=int(fields["step"]), steps=int(fields["steps"]))
 
 
 def collapsed(events: list[JobEvent]) -> list[JobEvent]:
-    """What a replay sends: every state change, and the latest progress if it came after the last one."""
+    """What a replay sends: every state change, and the latest progress and preview if they came after the last one."""
     last_state = max((i for i, event in enumerate(events) if event.kind == "state"), default=-1)
     kept = [event for event in events if event.kind == "state"]
-    progress = [event for event in events[last_state + 1 :] if event.kind == "progress"]
-    return kept + progress[-1:]
+    since = events[last_state + 1 :]
+    latest = [[event for event in since if event.kind == kind][-1:] for kind in ("progress", "preview")]
+    return kept + sorted(latest[0] + latest[1], key=lambda event: _order(event.id))
 
 
 def newer(event_id: str, than: str) -> bool:
@@ -134,7 +174,9 @@ class JobEventHub:
             past = await self.history(job_id, after)
             last = past[-1].id if past else after or "0-0"
             for event in collapsed(past):
-                yield event
+                sent = await self._with_preview(job_id, event) if event.kind == "preview" else event
+                if sent is not None:
+                    yield sent
             while (fresh := await queue.get()) is not None:
                 if newer(fresh.id, last):
                     last = fresh.id
@@ -149,23 +191,37 @@ class JobEventHub:
     async def _read(self, job_id: str, cursor: str, feed: _Feed) -> None:
         redis, key = self._redis(), events_key(job_id)
         try:
-            while True:
+            # Ends by itself once no watcher is left: redis-py can swallow the cancel of a blocked XREAD
+            # (seen with redis 8.1), so a canceled reader must still stop within one BLOCK_MS.
+            while feed.queues:  # its first watcher is added before the task first runs
                 reply = await redis.xread({key: cursor}, count=READ_COUNT, block=BLOCK_MS)
                 if not reply:
                     if not JOB_ID.match(job_id) or not await redis.exists(_JOB_PREFIX + job_id):
                         break
                     continue
-                for entry_id, fields in reply[0][1]:
-                    cursor = entry_id
-                    event = decode_event(entry_id, fields)
+                entries = reply[0][1]
+                cursor = entries[-1][0]
+                events = [decode_event(entry_id, fields) for entry_id, fields in entries]
+                latest_preview = max((i for i, event in enumerate(events) if event.kind == "preview"), default=-1)
+                for index, event in enumerate(events):
+                    sent: JobEvent | None = event
+                    if event.kind == "preview":  # one fetch per read, for all watchers: the latest marker's
+                        sent = await self._with_preview(job_id, event) if index == latest_preview else None
+                    if sent is None:
+                        continue
                     for queue in feed.queues:
-                        queue.put_nowait(event)
+                        queue.put_nowait(sent)
         except RedisError:
             pass  # the watchers' streams end; their clients resume from their Last-Event-ID
         if self._feeds.get(job_id) is feed:
             del self._feeds[job_id]
         for queue in feed.queues:
             queue.put_nowait(None)
+
+    async def _with_preview(self, job_id: str, marker: JobEvent) -> JobEvent | None:
+        """The marker with the job's latest preview; None where it has expired."""
+        preview = await self._redis().get(preview_key(job_id))
+        return None if preview is None else replace(marker, preview=preview)
 
     def _redis(self) -> AsyncRedis:
         """redis.asyncio connections belong to the event loop that opened them: one client per loop."""
