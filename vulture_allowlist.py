@@ -1,11 +1,12 @@
 # the worker side: names read only by frameworks (pydantic), clients or vars()
-from core.job_view import PictureLink
+from core.job_view import Job, PictureLink
 from core.jobs import JobRecord
 from core.store.picture_cache import _Entry
 from worker.cleanup import Cleanup
 
 _ = (
     PictureLink.animation_url,  # a field of the JSON clients read
+    Job.grids,
     JobRecord.heartbeat_at,  # a field of the record, read from Redis
     _Entry._refs,  # a pydantic validator
     Cleanup.cache_entries,  # logged with the rest of vars(Cleanup)
@@ -36,16 +37,21 @@ _ = (
     jobs.get_filter_png,
     jobs.get_filter_animation,
     jobs.get_grid_png,
+    jobs.get_layer_filter_png,
+    jobs.get_layer_filter_animation,
+    jobs.get_layer_grid_png,
     models.model_layers,
     ModelSummary.layers_url,  # a field of the JSON clients read
     RenderSpec.model_config,  # pydantic's configuration, and its validators
     RenderSpec._read_filters,
     RenderSpec._normalize_filters,
     RenderSpec._read_size,
+    RenderSpec._read_layers,
     RenderSpec._positive_size,
     RenderSpec._complete,
     Settings._known_models,
     Settings._readable_secret,
+    Settings._storage_complete,
 )
 _ = FastAPI.openapi  # replaced by api.problems' document with problem+json errors
 
@@ -84,3 +90,47 @@ _ = (
 from api.routes import pictures  # noqa: E402
 
 _ = (pictures.get_picture,)
+
+# the metrics: collectors prometheus_client calls, and its value class it reads when a metric is made
+from prometheus_client import values  # noqa: E402
+
+from api.metrics import ServiceState  # noqa: E402
+from worker.metrics import _DeadProcesses  # noqa: E402
+
+_ = (
+    ServiceState.collect,
+    _DeadProcesses.collect,
+    values.ValueClass,
+)
+
+# a deployment's own models: pydantic validators, the command the CLI finds by name, the tests' planted files
+from core.model_config import ModelConfig  # noqa: E402
+from filterviz.models_command import add_models_commands  # noqa: E402
+from testkit.planted_weights import BAD_MODELS, GOOD_MODELS, plant_models_file  # noqa: E402
+
+_ = (ModelConfig._preset, ModelConfig._options_load_nothing, add_models_commands, plant_models_file)
+_ = (GOOD_MODELS, BAD_MODELS)
+
+# filterviz.cli imports each command's module by name ("module:function"), only when that command runs
+from filterviz.client_command import add_client_commands  # noqa: E402
+from filterviz.layers_command import add_layers_command  # noqa: E402
+from filterviz.render_command import add_render_command  # noqa: E402
+from filterviz.service import add_service_commands  # noqa: E402
+
+_ = (add_client_commands, add_layers_command, add_render_command, add_service_commands)
+
+# image sets and dataset examples: routes and the task FastAPI and Celery call, fields read as JSON
+from api.routes import datasets as dataset_routes  # noqa: E402
+from api.routes import examples as example_routes  # noqa: E402
+from core.example_index import ExampleIndex  # noqa: E402
+from core.store.example_indexes import BuildState  # noqa: E402
+from filterviz.examples_command import add_examples_command  # noqa: E402
+
+_ = (dataset_routes.upload_dataset, dataset_routes.list_datasets, dataset_routes.get_dataset)
+_ = (dataset_routes.delete_dataset, dataset_routes.get_dataset_image)
+_ = (dataset_routes.DatasetView.builtin, dataset_routes.DatasetDetail.image_names)
+_ = (example_routes.get_examples, example_routes.get_build, example_routes.get_example_picture)
+_ = (example_routes.ExampleEntry.image_url, example_routes.ExampleEntry.crop_url)
+_ = (example_routes.ExampleEntry.thumbnail_url, example_routes.LayerExamples.ranking)
+_ = (example_routes.ExamplesBuild.examples_url, ExampleIndex.forward_passes, BuildState.updated_at)
+_ = (add_examples_command,)

@@ -7,9 +7,10 @@ from api.access import install_guess_limit
 from api.decoding import install_decode_budget
 from api.deps import Services
 from api.dispatch import Dispatcher
+from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.rate_limit import RateLimiter
-from api.routes import events, gallery, health, images, jobs, models, pictures
+from api.routes import datasets, events, examples, gallery, health, images, jobs, models, pictures
 from api.slow_clients import BodyTimeoutMiddleware
 from core.settings import Settings
 from core.store import Stores
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=EXPOSED_HEADERS,
         )
     app.add_middleware(BodyTimeoutMiddleware, seconds=settings.request_read_timeout_seconds)
-    for module in (jobs, events, images, models, pictures, health, gallery):
+    install_metrics(app, settings, services.stores)  # outermost: it times the other middlewares' answers too
+    for module in (jobs, events, images, datasets, examples, models, pictures, health, gallery):
         app.include_router(module.router)
     return app

@@ -7,12 +7,13 @@ the CLI each call :func:`Settings` (or receive one from a test).
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, StringConstraints, field_validator
+from pydantic import AliasChoices, Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.model_config import BUILTIN_MODELS, ModelsFileError, model_table
 from core.webhook_signing import signing_key
 
-MODEL_NAMES = ("vgg16", "vgg19", "alexnet", "resnet50", "googlenet", "efficientnet_lite0")
+MODEL_NAMES = tuple(BUILTIN_MODELS)  # the built-in models; a models file (models_file) adds its own
 
 
 class Settings(BaseSettings):
@@ -23,17 +24,33 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("FILTERVIZ_REDIS_URL", "REDIS_URL"),
         description="Redis for jobs and the Celery broker; unset: `filterviz serve` starts an embedded one.",
     )
-    storage_dir: Path = Field(default=Path("var/results"), description="Where result PNGs are stored.")
-    upload_dir: Path = Field(default=Path("var/uploads"), description="Where uploaded start images are stored.")
+    storage_dir: Path = Field(default=Path("var/results"), description="Local backend: where result PNGs are stored.")
+    upload_dir: Path = Field(
+        default=Path("var/uploads"), description="Local backend: where uploaded start images are stored."
+    )
     weights_dir: Path | None = Field(
         default=None,
         description="Directory holding torchvision weight files; unset: torchvision's cache "
         "($TORCH_HOME/hub/checkpoints).",
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    models: list[str] = Field(default=list(MODEL_NAMES), description="Models this deployment serves.")
+    models_file: Path | None = Field(
+        default=None,
+        description="A TOML file of the deployment's own models (core.model_config), besides the built-ins.",
+    )
+    models: list[str] = Field(
+        default=list(MODEL_NAMES),
+        description="Models this deployment serves (built-ins and models_file's); unset: all of them.",
+    )
 
-    max_filters: int = Field(default=256, ge=1, description="Most filters one job may ask for.")
+    max_filters: int = Field(default=256, ge=1, description="Most filters one job may ask for of one layer.")
+    max_pictures: int = Field(
+        default=1024,
+        ge=1,
+        description="Most pictures one job may ask for, over all its layers (filters x diversity; the seed's "
+        "figure set, 20 filters of each of VGG16's 13 conv layers, is 260).",
+    )
+    max_layers: int = Field(default=64, ge=1, description="Most layers one job may name (or 'all-conv' expand to).")
     max_steps: int = Field(default=1000, ge=1)
     max_size: int = Field(default=512, ge=16, description="Largest image side in pixels.")
     min_size: int = Field(default=16, ge=1, description="Smallest image side in pixels.")
@@ -83,6 +100,11 @@ class Settings(BaseSettings):
     )
     event_ping_seconds: float = Field(
         default=15.0, gt=0, description="Seconds between keep-alive comments on an idle event stream."
+    )
+    preview_seconds: float = Field(
+        default=1.0,
+        ge=0.25,  # no more often than progress is written: the event stream's length bound counts on it
+        description="Least seconds between two `preview` events of a job that asked for previews.",
     )
 
     # -- access control, admission limits, webhooks, retention: all off by default --
@@ -134,7 +156,9 @@ class Settings(BaseSettings):
     batch_wait_seconds: float = Field(
         default=0.1, ge=0, description="How long after its submission a job may wait for batch-mates (0: no waiting)."
     )
-    cache_dir: Path = Field(default=Path("var/cache"), description="Where the result cache keeps its entries.")
+    cache_dir: Path = Field(
+        default=Path("var/cache"), description="Local backend: where the result cache keeps its entries."
+    )
     cache_max_bytes: int = Field(
         default=2 * 1024**3,
         ge=0,
@@ -144,14 +168,91 @@ class Settings(BaseSettings):
         default=None, ge=1, description="CPU threads per render process; unset: the usable cores / render processes."
     )
 
-    @field_validator("models")
-    @classmethod
-    def _known_models(cls, models: list[str]) -> list[str]:
-        """A model no worker can publish would keep /readyz "not ready" forever: refuse it at start."""
-        unknown = [name for name in models if name not in MODEL_NAMES]
+    # -- object storage: results, uploads and the cache in a local directory (default) or an S3 bucket --
+    storage_backend: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where results, uploads and the cache are kept: `local` (storage_dir, upload_dir, cache_dir) "
+        "or `s3` (an S3-compatible bucket, so no process needs a shared disk).",
+    )
+    s3_bucket: str | None = Field(default=None, description="The bucket (it must exist); required for `s3`.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="The S3 endpoint, e.g. http://minio:9000; unset: AWS's own for the region."
+    )
+    s3_region: str | None = Field(default=None, description="The bucket's region; unset: boto3's default.")
+    s3_access_key_id: str | None = Field(
+        default=None, description="With the secret: the S3 credentials; unset: boto3's own chain (env, profile, role)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="The secret of s3_access_key_id.")
+    s3_addressing_style: Literal["path", "virtual", "auto"] = Field(
+        default="auto", description="Bucket in the path (MinIO and most self-hosted stores) or in the host name."
+    )
+    s3_prefix: str = Field(
+        default="", description="Key prefix of every object, so one bucket can hold several deployments."
+    )
+    picture_delivery: Literal["stream", "redirect"] = Field(
+        default="stream",
+        description="`stream`: the API sends pictures itself; `redirect` (s3 only): a 307 to a presigned URL of "
+        "the bucket, so picture bytes bypass the API.",
+    )
+    presign_seconds: int = Field(
+        default=300, ge=1, le=7 * 24 * 3600, description="How long a presigned picture URL is valid."
+    )
+
+    # -- image sets and dataset examples (top-k natural images per filter) --
+    max_dataset_images: int = Field(
+        default=1000,
+        ge=1,
+        description="Most images one image set (POST /v1/datasets) may hold, archives' members counted.",
+    )
+    max_dataset_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="Largest image-set upload in bytes, and the most its archives may hold uncompressed.",
+    )
+    examples_top_k: int = Field(default=9, ge=1, le=64, description="Dataset examples kept per filter.")
+    examples_size: int = Field(
+        default=224, ge=16, le=512, description="Side of the square view of each image an examples index ranks."
+    )
+    examples_batch_size: int = Field(
+        default=32, ge=1, description="Images per forward pass of an examples index build."
+    )
+
+    # -- metrics (Prometheus): the API's /metrics, a worker's exporter port --
+    api_metrics: bool = Field(
+        default=True,
+        description="Serve GET /metrics on the API (open, like /healthz: no API key, no rate limit); false: no route.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The port of a worker's Prometheus exporter (deployments: 9100); unset: no exporter.",
+    )
+    metrics_host: str = Field(default="0.0.0.0", description="The address a worker's exporter listens on.")
+
+    @model_validator(mode="after")
+    def _known_models(self) -> "Settings":
+        """Unset, ``models`` is every known model. A malformed models file, or a model no worker can
+        publish (it would keep /readyz "not ready" forever), stops the process at start."""
+        try:
+            known = list(model_table(self.models_file))
+        except ModelsFileError as exc:
+            raise ValueError(f"FILTERVIZ_MODELS_FILE: {exc}") from None
+        if "models" not in self.model_fields_set:
+            self.models = known
+        unknown = [name for name in self.models if name not in known]
         if unknown:
-            raise ValueError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODEL_NAMES)}")
-        return models
+            raise ValueError(f"unknown model(s) {', '.join(unknown)} in FILTERVIZ_MODELS; known: {', '.join(known)}")
+        return self
+
+    @model_validator(mode="after")
+    def _storage_complete(self) -> "Settings":
+        """An S3 backend without a bucket, or redirects without S3, would fail at the first picture: refuse at start."""
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("FILTERVIZ_STORAGE_BACKEND=s3 needs FILTERVIZ_S3_BUCKET")
+        if self.picture_delivery == "redirect" and self.storage_backend != "s3":
+            raise ValueError("FILTERVIZ_PICTURE_DELIVERY=redirect needs FILTERVIZ_STORAGE_BACKEND=s3")
+        return self
 
     @field_validator("webhook_secret")
     @classmethod

@@ -1,13 +1,12 @@
-"""``filterviz render`` and ``filterviz layers``: the engine from a terminal.
+"""``filterviz render``: the engine from a terminal (``filterviz layers`` is filterviz.layers_command).
 
-The engine (torch) is imported inside the commands, so ``filterviz api`` starts without it.
+The engine (torch) is imported inside the command, so that parsing its arguments costs none of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from core.errors import FilterVizError, InvalidImage, StorageError
 from core.images import image_id_for, open_image
 from core.settings import Settings
 from core.spec import DEFAULT_SIDE, FILTER_SPEC_HELP, METHOD_DEFAULTS, RenderSpec, start_image_size
+from filterviz.cli import fail
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -32,27 +32,27 @@ _DEFAULTS = ", ".join(f"{m}: {d['steps']} steps of {d['step_size']}" for m, d in
 ALL_CONV = "all-conv"
 
 
-def add_engine_commands(subparsers: argparse._SubParsersAction) -> None:
-    layers = subparsers.add_parser("layers", help="list a model's visualizable layers (the seed's table)")
-    layers.add_argument("model", help="model name, e.g. vgg16")
-    layers.add_argument("--size", type=int, default=128, help="input side in pixels for the output shapes (128)")
-    layers.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    layers.set_defaults(func=run_layers)
-
+def add_render_command(subparsers: argparse._SubParsersAction) -> None:
     render = subparsers.add_parser("render", help="render filter visualizations to PNG files")
     render.add_argument("--model", default="vgg16")
     render.add_argument("--layer", help=f"layer name or module path, or {ALL_CONV!r} for every conv layer")
     render.add_argument("--filters", help=f"{FILTER_SPEC_HELP} (class numbers for --objective class)")
     render.add_argument(
         "--method",
-        choices=("classic", "robust"),
+        choices=("classic", "robust", "maco", "accentuate"),
         default="classic",
-        help="classic: the seed's pixel ascent; robust: Fourier + transforms + Adam (Lucid)",
+        help="classic: the seed's pixel ascent; robust: Fourier + transforms + Adam (Lucid); maco: only the phase "
+        "of a natural-image spectrum moves (MACO); accentuate: grow the filter's pattern into --init-image (faccent)",
+    )
+    render.add_argument(
+        "--transparency",
+        action="store_true",
+        help="robust, maco, accentuate: RGBA PNGs whose alpha shows where the gradients were (MACO's attribution)",
     )
     render.add_argument("--objective", choices=("channel", "neuron", "layer", "class"), default="channel")
     render.add_argument("--diversity", type=int, default=1, help="different pictures per filter (1)")
     render.add_argument("--steps", type=int, help=f"default per method ({_DEFAULTS})")
-    render.add_argument("--step-size", type=float, help="classic: pixels per step; robust: Adam's learning rate")
+    render.add_argument("--step-size", type=float, help="classic: pixels per step; the others: Adam's learning rate")
     render.add_argument("--snapshots", type=int, default=0, help="a frame every N steps, as an animated WebP")
     render.add_argument(
         "--size", type=_size, help="side in pixels, or HxW (128; from --init-image: 128 on its short side, aspect kept)"
@@ -84,37 +84,8 @@ def _size(text: str) -> tuple[int, int]:
     return (numbers[0], numbers[-1])
 
 
-def fail(message: str) -> int:
-    print(f"filterviz: error: {message}", file=sys.stderr)
-    return 2
-
-
 def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in error.errors())
-
-
-def run_layers(args: argparse.Namespace) -> int:
-    from core.engine import list_layers
-
-    try:
-        layers = list_layers(args.model, args.size)
-    except FilterVizError as error:
-        return fail(str(error))
-    if args.json:
-        print(json.dumps([layer.to_dict() for layer in layers], indent=2))
-        return 0
-    rows = [("Layer (type)", "Alias", "Output shape (C, H, W)", "Param #", "Filters")]
-    for layer in layers:
-        shape = "(" + ", ".join(map(str, layer.output_shape)) + ")"
-        alias = ",".join(layer.aliases)
-        rows.append((f"{layer.name} ({layer.type})", alias, shape, f"{layer.params:,}", str(layer.filters)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for index, row in enumerate(rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-        if index == 0:
-            print("=" * (sum(widths) + 2 * (len(widths) - 1)))
-    print(f"Total params (conv layers): {sum(layer.params for layer in layers if layer.is_conv):,}")
-    return 0
 
 
 def run_render(args: argparse.Namespace) -> int:
@@ -176,6 +147,7 @@ def _specs(args: argparse.Namespace, init: dict, size: tuple[int, int]) -> list[
         "init": init,
         "snapshots": args.snapshots,
         "precision": args.precision,
+        "transparency": args.transparency,
     }
     return [RenderSpec(layer=layer, **common) for layer in layers]
 

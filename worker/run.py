@@ -47,15 +47,18 @@ from core.errors import FilterVizError, InvalidImage, StorageError, TimeLimitExc
 from core.grid import encode_grid, grid_labels
 from core.images import open_image
 from core.jobs import BeatState, JobError, JobRecord
+from core.pictures import Picture
 from core.settings import Settings
 from core.spec import ImageInit, RenderSpec
 from core.store import Stores
-from core.store.files import GRID_PNG, UPLOAD_SOURCE, PictureRef, ResultStorage, filter_animation, filter_png
+from core.store.files import UPLOAD_SOURCE, KeyedFiles, PictureRef, filter_animation, filter_png, grid_png
 from core.store.picture_cache import StoredPicture
+from worker import metrics
 from worker.monitor import BatchMonitor
+from worker.previews import PreviewPicture, PreviewPublisher
 
 if TYPE_CHECKING:
-    from core.engine import RenderRequest, RequestResult
+    from core.engine import Progress, RenderRequest, RequestResult
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,7 @@ def claim(job_id: str, stores: Stores, settings: Settings, worker: str) -> Claim
     outcome = stores.jobs.claim(job_id, worker, settings.max_attempts, settings.stale_after_seconds)
     if outcome.token is None:
         log.info("job %s not run here: %s", job_id, outcome.outcome)
+        metrics.claim_refused(outcome.outcome)
         return None
     return _claimed(job_id, outcome.token, stores)
 
@@ -193,14 +197,27 @@ class _Rendering:
 
 
 @dataclass
+class _Part:
+    """One layer of a job (a job of several layers has one per layer): its single-layer request."""
+
+    spec: RenderSpec
+    keys: PictureKeys  # of each of its pictures
+    own: _Rendering | None = None  # the rendering planned for this part's missing pictures
+
+    @property
+    def pictures(self) -> list[tuple[int, int]]:
+        """(filter, variant) of each of its pictures, in filter order."""
+        return [(f, v) for f in self.spec.filters or () for v in range(self.spec.diversity)]
+
+
+@dataclass
 class _Job:
     """A claimed job of the batch, until it is finished."""
 
     claimed: ClaimedJob
-    keys: PictureKeys  # of each of its pictures
+    parts: list[_Part]  # one per layer (core.spec.RenderSpec.parts)
     init_image: Image.Image | None
     waits_for: list[_Rendering] = field(default_factory=list)  # the renderings its missing pictures come from
-    own: _Rendering | None = None  # the one of them planned for this job
 
     @property
     def id(self) -> str:
@@ -211,9 +228,14 @@ class _Job:
         return self.claimed.spec
 
     @property
-    def pictures(self) -> list[tuple[int, int]]:
-        """(filter, variant) of each of its pictures, in filter order."""
-        return [(f, v) for f in self.spec.filters or () for v in range(self.spec.diversity)]
+    def keys(self) -> dict[tuple[int, int, int], str]:
+        """The cache key of each of its pictures, by (part, filter, variant)."""
+        return {(index, *picture): key for index, part in enumerate(self.parts) for picture, key in part.keys.items()}
+
+    @property
+    def own(self) -> list[_Rendering]:
+        """The renderings planned for this job (one per layer with missing pictures)."""
+        return [part.own for part in self.parts if part.own is not None]
 
 
 class _Batch:
@@ -233,24 +255,30 @@ class _Batch:
         self._jobs: dict[str, _Job] = {}  # unfinished, by job id
         self._pictures: dict[str, StoredPicture] = {}  # by cache key: from the cache or just rendered
         self._renderings: list[_Rendering] = []  # the engine requests, in the engine's order
+        self._previews = PreviewPublisher(stores.previews, settings.preview_seconds)
 
     def admit(self, claimed: ClaimedJob) -> bool:
         """Check the job against its model, find its pictures in the cache; a job that fails here ends."""
         self._monitor.watch(claimed.id, claimed.token)
+        metrics.job_claimed(claimed.queued_seconds)
         try:
             init_image = _init_image(claimed.spec, self._stores.uploads, self._settings.max_image_pixels)
-            keys = _cache_keys(claimed, self._settings.weights_dir)
-            for key in keys.values():
-                if key not in self._pictures and (cached := self._stores.cache.get(key)) is not None:
-                    self._pictures[key] = cached
+            parts = [
+                _Part(spec, _cache_keys(spec, claimed.record.caller, self._settings.weights_dir))
+                for spec in claimed.spec.parts()
+            ]
+            for part in parts:
+                for key in part.keys.values():
+                    if key not in self._pictures and (cached := self._stores.cache.get(key)) is not None:
+                        self._pictures[key] = cached
         except Exception as exc:  # whatever it is, the job must end: _end records and logs it
             self._end(claimed, exc)
             return False
-        self._jobs[claimed.id] = _Job(claimed, keys, init_image)
+        self._jobs[claimed.id] = _Job(claimed, parts, init_image)
         return True
 
     def all_cached(self, job_id: str) -> bool:
-        return not self._missing(self._jobs[job_id])
+        return not any(self._missing(part) for part in self._jobs[job_id].parts)
 
     def render(self) -> None:
         """Render the pictures no job found in the cache; store and finish each job as soon as it can be."""
@@ -262,6 +290,7 @@ class _Batch:
         if not self._renderings:
             return
         self._count_batch()
+        started = time.perf_counter()
         try:
             batch = render_batch(
                 [rendering.request for rendering in self._renderings],
@@ -274,13 +303,15 @@ class _Batch:
             for index, result in batch:
                 self._keep(self._renderings[index], result)
                 self.finish_ready()
+            rendered = [(done.request.spec, len(done.keys)) for done in self._renderings if done.done]
+            metrics.batch_rendered(rendered, self._device, time.perf_counter() - started)
         except Exception as exc:  # whatever it is, the batch's jobs must end: _end and _hand_back log it
             for job in list(self._jobs.values()):
                 self._end(job.claimed, exc, batch_wide=True)
 
-    def _missing(self, job: _Job) -> list[int]:
-        """The job's filters with a picture neither cached nor rendered yet."""
-        return list(dict.fromkeys(f for f, v in job.pictures if job.keys[(f, v)] not in self._pictures))
+    def _missing(self, part: _Part) -> list[int]:
+        """The part's filters with a picture neither cached nor rendered yet."""
+        return list(dict.fromkeys(f for f, v in part.pictures if part.keys[(f, v)] not in self._pictures))
 
     def _plan(self) -> list[_Rendering]:
         """Engine requests for the missing pictures, each picture in one request only."""
@@ -289,29 +320,33 @@ class _Batch:
         renderings: list[_Rendering] = []
         making: dict[str, _Rendering] = {}  # cache key of a filter's first variant -> the rendering making it
         for job in self._jobs.values():
-            missing = self._missing(job)
-            own = [f for f in missing if job.keys[(f, 0)] not in making]
-            job.waits_for = list(dict.fromkeys(making[job.keys[(f, 0)]] for f in missing if f not in own))
-            if own:
-                spec = job.spec.model_copy(update={"filters": own})
-                keys = {picture: key for picture, key in job.keys.items() if picture[0] in own}
-                job.own = _Rendering(RenderRequest(spec, job.init_image), keys)
-                renderings.append(job.own)
-                job.waits_for.append(job.own)
-                making.update((job.keys[(f, 0)], job.own) for f in own)
+            job.waits_for = []
+            for part in job.parts:  # one engine request per layer: the batch runs each row to its own layer
+                missing = self._missing(part)
+                own = [f for f in missing if part.keys[(f, 0)] not in making]
+                job.waits_for += [making[part.keys[(f, 0)]] for f in missing if f not in own]
+                if own:
+                    spec = part.spec.model_copy(update={"filters": own})
+                    keys = {picture: key for picture, key in part.keys.items() if picture[0] in own}
+                    part.own = _Rendering(RenderRequest(spec, job.init_image), keys)
+                    renderings.append(part.own)
+                    job.waits_for.append(part.own)
+                    making.update((part.keys[(f, 0)], part.own) for f in own)
+            job.waits_for = list(dict.fromkeys(job.waits_for))
         return renderings
 
     def _count_batch(self) -> None:
         rows = sum(len(rendering.keys) for rendering in self._renderings)
         queued = [job.claimed.queued_seconds for job in self._jobs.values()]
         _count(lambda: self._stores.render_stats.record_batch(len(queued), rows, math.fsum(queued)))
+        metrics.batch_started(len(queued), rows)
         log.info(
             "batch of %d jobs: rendering %d pictures in %d requests (queued %.3f s on average)",
             *(len(queued), rows, len(self._renderings), math.fsum(queued) / len(queued)),
         )
 
-    def _on_progress(self, progress: dict[int, tuple[int, int]]) -> None:
-        """The engine's progress, by request, as each job's (steps done, steps in all)."""
+    def _on_progress(self, progress: "Progress") -> None:
+        """The engine's progress, by request, as each job's (steps done, steps in all); and previews."""
         for index, steps in progress.items():
             self._renderings[index].steps = steps
         by_job = {}
@@ -319,6 +354,22 @@ class _Batch:
             parts = [rendering.steps for rendering in job.waits_for]
             by_job[job_id] = (sum(done for done, _ in parts), sum(total for _, total in parts))
         self._monitor.report(by_job)
+        self._publish_previews(progress, by_job)
+
+    def _publish_previews(self, progress: "Progress", by_job: dict[str, tuple[int, int]]) -> None:
+        """A preview for each job that asked and is due one: its pictures in the chunk being optimized."""
+        for job_id, job in self._jobs.items():
+            if not job.spec.previews or not self._previews.due(job_id):
+                continue
+            own = set(job.keys.values())  # a rendering shared with another job holds its pictures too
+            pictures = [
+                PreviewPicture(rendering.request.spec.layer, now.filter, now.variant, rendering.steps[0], now.pixels)
+                for index, rendering in enumerate(self._renderings)
+                if index in progress and rendering in job.waits_for
+                for now in progress.pictures(index)
+                if rendering.keys[(now.filter, now.variant)] in own
+            ]
+            self._previews.publish(job_id, job.claimed.token, *by_job[job_id], pictures)
 
     def _should_stop(self) -> set[int]:
         """Drop the jobs that must stop; the requests no unfinished job waits for any more."""
@@ -350,31 +401,42 @@ class _Batch:
 
     def _store_and_succeed(self, job: _Job) -> None:
         started = time.perf_counter()
-        stored = [self._pictures[job.keys[picture]] for picture in job.pictures]
-        self._stores.results.refer(job.id, {**_files(stored), GRID_PNG: self._grid(job)})
-        rendered = len(job.own.keys) if job.own is not None else 0
-        _count(lambda: self._stores.render_stats.record_pictures(len(stored) - rendered, rendered))
-        seconds = {**(job.own.seconds if job.own is not None else {}), "store": time.perf_counter() - started}
+        several = job.spec.layers is not None  # a job of several layers names its files by the layer's index
+        files: dict[str, PictureRef] = {}
+        results: list[Picture] = []
+        for index, part in enumerate(job.parts):
+            stored = [self._pictures[part.keys[picture]] for picture in part.pictures]
+            at = index if several else None
+            files |= {**_files(stored, at), grid_png(at): self._grid(part)}
+            results += [item.picture.model_copy(update={"layer": part.spec.layer}) for item in stored]
+        self._stores.results.refer(job.id, files)
+        rendered = sum(len(rendering.keys) for rendering in job.own)
+        _count(lambda: self._stores.render_stats.record_pictures(len(results) - rendered, rendered))
+        metrics.pictures_served(len(results) - rendered, rendered)
+        # its layers' requests ran in one batch: each phase took as long as the longest took it
+        phases = {phase for rendering in job.own for phase in rendering.seconds}
+        seconds = {phase: max(rendering.seconds.get(phase, 0.0) for rendering in job.own) for phase in phases}
+        seconds["store"] = time.perf_counter() - started
         seconds = {phase: round(value, 4) for phase, value in seconds.items()}
         steps = sum(rendering.steps[1] for rendering in job.waits_for) or job.spec.steps
-        device = "cache" if not job.waits_for else job.own.device if job.own is not None else self._device
-        results = [picture.picture for picture in stored]
+        device = "cache" if not job.waits_for else job.own[0].device if job.own else self._device
         token = job.claimed.token
         _persist(lambda: self._stores.jobs.beat(job.id, token, steps, steps))
-        _persist(lambda: self._stores.jobs.succeed(job.id, token, results, device, seconds))
+        if _persist(lambda: self._stores.jobs.succeed(job.id, token, results, device, seconds)):
+            metrics.job_finished("succeeded")
         self._monitor.release(job.id)
 
-    def _grid(self, job: _Job) -> PictureRef:
-        """The job's contact sheet: from the cache when the same pictures were shown together before."""
-        keys = [job.keys[picture] for picture in job.pictures]
-        labels = grid_labels(job.spec, job.pictures)
+    def _grid(self, part: _Part) -> PictureRef:
+        """A layer's contact sheet: from the cache when the same pictures were shown together before."""
+        keys = [part.keys[picture] for picture in part.pictures]
+        labels = grid_labels(part.spec, part.pictures)
         grid = self._stores.cache.get_grid(keys, labels)
         if grid is None:
             pngs = [self._stores.results.pictures.read(self._pictures[key].png) for key in keys]
             found = [png for png in pngs if png is not None]
             if len(found) < len(pngs):
                 raise StorageError("a picture of this job was deleted before its job was stored; submit it again")
-            grid = self._stores.cache.put_grid(keys, labels, encode_grid(found, labels), _photo(job.spec))
+            grid = self._stores.cache.put_grid(keys, labels, encode_grid(found, labels), _photo(part.spec))
         return grid
 
     # -- jobs that end otherwise -----------------------------------------------------------------
@@ -385,6 +447,7 @@ class _Batch:
             log.warning("job %s was handed to another worker; dropping this attempt", claimed.id)
         elif _persist(lambda: self._stores.jobs.mark_canceled(claimed.id, claimed.token)):
             self._stores.results.delete(claimed.id)
+            metrics.job_finished("canceled")
 
     def _end(self, claimed: ClaimedJob, exc: Exception, batch_wide: bool = False) -> None:
         """Fail the job with the reason ``exc`` gives, and remove its files; or, where the batch failed
@@ -398,6 +461,7 @@ class _Batch:
         self._monitor.release(claimed.id)
         if failed:
             self._stores.results.delete(claimed.id)
+            metrics.job_finished("failed")
 
     def _hand_back(self, claimed: ClaimedJob, exc: Exception) -> None:
         """Queue the job again to run alone, the attempt not counted, and send its ticket."""
@@ -406,6 +470,7 @@ class _Batch:
         if not _persist(lambda: self._stores.jobs.release(claimed.id, claimed.token)):
             return  # canceled, deleted or handed on meanwhile
         self._stores.results.delete(claimed.id)
+        metrics.job_retried("batch_failed")
         log.warning("job %s: its batch failed (%s: %s); queued again to run alone", claimed.id, type(exc).__name__, exc)
         if self._send_render is None:
             return  # the janitor's outbox sweep sends it
@@ -419,10 +484,10 @@ class _Batch:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _files(stored: list[StoredPicture]) -> dict[str, PictureRef]:
-    """A job's file names and the pictures they are: each PNG, and each animation there is."""
-    files = {filter_png(*item.picture.key): item.png for item in stored}
-    files.update((filter_animation(*item.picture.key), item.webp) for item in stored if item.webp is not None)
+def _files(stored: list[StoredPicture], part: int | None) -> dict[str, PictureRef]:
+    """A layer's file names and the pictures they are: each PNG, and each animation there is."""
+    files = {filter_png(*item.picture.key, part): item.png for item in stored}
+    files.update((filter_animation(*item.picture.key, part), item.webp) for item in stored if item.webp is not None)
     return files
 
 
@@ -464,16 +529,15 @@ def _photo(spec: RenderSpec) -> str | None:
     return spec.init.image_id if isinstance(spec.init, ImageInit) else None
 
 
-def _cache_keys(claimed: ClaimedJob, weights_dir: Path | None) -> PictureKeys:
-    """The cache key of each of the job's pictures: from the layer's catalog name and the weight
-    file's identity, which the engine tells without loading the model."""
+def _cache_keys(spec: RenderSpec, caller: str | None, weights_dir: Path | None) -> PictureKeys:
+    """The cache key of each picture of a single-layer request: from the layer's catalog name and the
+    weight file's identity, which the engine tells without loading the model."""
     from core.engine import check_spec, weights_identity  # torch is imported in pool processes only
 
-    spec = claimed.spec
-    return picture_keys(spec, check_spec(spec).name, weights_identity(spec.model, weights_dir), claimed.record.caller)
+    return picture_keys(spec, check_spec(spec).name, weights_identity(spec.model, weights_dir), caller)
 
 
-def _init_image(spec: RenderSpec, uploads: ResultStorage, max_pixels: int) -> Image.Image | None:
+def _init_image(spec: RenderSpec, uploads: KeyedFiles, max_pixels: int) -> Image.Image | None:
     if not isinstance(spec.init, ImageInit):
         return None
     data = uploads.get(spec.init.image_id, UPLOAD_SOURCE)

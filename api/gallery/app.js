@@ -110,8 +110,10 @@ async function modelsPage() {
   const cards = models.map((m) => el("li", { class: "card" },
     el("h2", {}, el("a", { href: `/models/${enc(m.name)}` }, m.name)),
     el("p", { text: m.description }),
-    el("p", { class: m.weights_available ? "ok" : "missing", "data-weights": String(m.weights_available) },
-      m.weights_available ? "✓ weights available" : `✗ weights missing (${m.weights_file})`),
+    m.available === false
+      ? el("p", { class: "missing", "data-unavailable": "true", text: `✗ unavailable: ${m.reason}` })
+      : el("p", { class: m.weights_available ? "ok" : "missing", "data-weights": String(m.weights_available) },
+        m.weights_available ? "✓ weights available" : `✗ weights missing (${m.weights_file})`),
     el("p", { text: `${m.layers} layers · default size ${m.default_size}px` })));
   page("Models", el("p", { text: "Pick a model to browse its layers and render what their filters respond to." }),
     el("ul", { class: "cards" }, cards));
@@ -159,16 +161,46 @@ function filterTiles(model, layer, count) {
     list.append(tile);
   }
   if (count > TILE_LIMIT) list.append(el("li", { class: "tile", text: `… ${count - TILE_LIMIT} more: use their filter pages` }));
-  return { list, fill(job) { fillTiles(tiles, model, layer, job); } };
+  return {
+    list,
+    fill(job) { fillTiles(tiles, model, layer, job); },
+    preview(data) { previewTiles(tiles, layer, data); },
+    unpreview() { unpreviewTiles(tiles); },
+  };
+}
+
+// A preview event's thumbnails, each into its filter's tile, marked as in progress until the final picture comes.
+function previewTiles(tiles, layer, data) {
+  for (const picture of data.pictures.filter((p) => p.variant === 0 && (p.layer === layer || !p.layer))) {
+    const entry = tiles.get(picture.filter);
+    if (!entry || entry.frame.querySelector("img[data-rendered]")) continue;
+    let img = entry.frame.querySelector("img[data-preview]");
+    if (!img) {
+      img = el("img", { alt: `filter ${picture.filter}, forming`, "data-preview": "true" });
+      put(entry.frame, img);
+    }
+    img.src = picture.image;
+    img.dataset.step = String(picture.step);
+    entry.tile.classList.add("in-progress");
+  }
+}
+
+function unpreviewTiles(tiles) {
+  for (const entry of tiles.values()) {
+    if (!entry.frame.querySelector("img[data-preview]")) continue;
+    put(entry.frame, "not rendered");
+    entry.tile.classList.remove("in-progress");
+  }
 }
 
 function fillTiles(tiles, model, layer, job) {
-  for (const result of job.results.filter((r) => r.variant === 0)) {
+  for (const result of job.results.filter((r) => r.variant === 0 && (!job.request.layers || r.layer === layer))) {
     const entry = tiles.get(result.filter);
     if (!entry) continue;
     const img = el("img", { alt: `filter ${result.filter}`, "data-rendered": "true" });
     setImage(img, result.url);
     put(entry.frame, img);
+    entry.tile.classList.remove("in-progress");
     entry.link.href = `${filterPath(model, layer, result.filter)}?job=${enc(job.id)}`;
     entry.tile.classList.toggle("dead", result.dead);
   }
@@ -178,10 +210,10 @@ function fillTiles(tiles, model, layer, job) {
 
 const FIELDS = [
   { name: "filters", label: "filters", hint: "e.g. 0-3 or 0,5,9", value: "0-3" },
-  { name: "method", label: "method", options: ["classic", "robust"] },
+  { name: "method", label: "method", options: ["classic", "robust", "maco", "accentuate"] },
   { name: "objective", label: "objective", options: ["channel", "neuron", "layer", "class"] },
-  { name: "steps", label: "steps", type: "number", hint: "classic 20, robust 128" },
-  { name: "step_size", label: "step size", type: "number", step: "any", hint: "classic 1.0, robust 0.2" },
+  { name: "steps", label: "steps", type: "number", hint: "classic 20, robust 128, maco 128, accentuate 64" },
+  { name: "step_size", label: "step size", type: "number", step: "any", hint: "classic 1.0, robust/maco 0.2, accentuate 0.05" },
   { name: "size", label: "size (px)", hint: "128, or height,width" },
   { name: "seed", label: "seed", type: "number", hint: "0" },
   { name: "precision", label: "precision", options: ["fp32", "bf16"] },
@@ -215,11 +247,27 @@ function imageBox() {
     el("span", { class: "error", id: "field-image-error", role: "status" }));
 }
 
+// On by default here: the gallery shows the pictures forming (the API's default is off).
+function previewsBox() {
+  return el("div", { class: "field check", "data-field": "previews" },
+    el("label", { for: "field-previews" },
+      el("input", { id: "field-previews", name: "previews", type: "checkbox", checked: true }), " live previews"),
+    el("span", { class: "error", id: "field-previews-error", role: "status" }));
+}
+
+// Robust, maco and accentuate only: an RGBA picture whose alpha shows where the gradients were.
+function transparencyBox() {
+  return el("div", { class: "field check", "data-field": "transparency" },
+    el("label", { for: "field-transparency" },
+      el("input", { id: "field-transparency", name: "transparency", type: "checkbox" }), " transparency map"),
+    el("span", { class: "error", id: "field-transparency-error", role: "status" }));
+}
+
 function renderForm(model, layer, onJob) {
   const summary = el("div", { id: "form-problem" });
   const submit = el("button", { type: "submit", id: "submit" }, "Render");
   const form = el("form", { class: "render", id: "render-form", novalidate: true },
-    FIELDS.map(fieldBox), imageBox(), el("div", { class: "actions" }, submit), summary);
+    FIELDS.map(fieldBox), imageBox(), previewsBox(), transparencyBox(), el("div", { class: "actions" }, submit), summary);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form, summary);
@@ -242,6 +290,8 @@ async function requestBody(form, model, layer) {
   if (body.objective !== "layer" && value("filters")) body.filters = value("filters");
   for (const name of ["steps", "seed", "diversity", "snapshots"]) if (value(name)) body[name] = Number(value(name));
   if (value("step_size")) body.step_size = Number(value("step_size"));
+  if (form.elements.previews.checked) body.previews = true;
+  if (form.elements.transparency.checked) body.transparency = true;
   if (value("size")) {
     const sides = value("size").split(/[,x× ]+/).filter(Boolean).map(Number);
     body.size = sides.length === 1 ? sides[0] : sides;
@@ -286,7 +336,7 @@ function showJob(box, job, tiles) {
   const bar = el("progress", { id: "progress", max: String(job.progress.steps || 1), value: "0" });
   const status = el("span", { id: "job-status", "data-status": job.status, text: job.status });
   const stepText = el("span", { id: "job-step" });
-  const preview = el("img", { id: "preview", class: "preview-img", alt: "live preview", hidden: true });
+  const preview = el("div", { id: "preview", class: "preview-strip", "aria-label": "live previews", hidden: true });
   const cancel = el("button", { type: "button", class: "secondary", id: "cancel" }, "Cancel");
   const extra = el("div", { id: "job-results" });
   const problem = el("div");
@@ -305,36 +355,49 @@ function showJob(box, job, tiles) {
     }
     cancel.disabled = FINAL.has(job.status);
     if (job.error) put(problem, problemBox({ problem: { title: job.error.type || "failed", detail: job.error.message } }));
+    if (FINAL.has(job.status)) preview.hidden = true;
     if (job.status === "succeeded") {
       if (tiles) tiles.fill(job);
       put(extra, jobResults(job));
-    }
+    } else if (FINAL.has(job.status) && tiles && tiles.unpreview) tiles.unpreview();
   };
   cancel.addEventListener("click", async () => {
     try { update(await postJSON(`/v1/jobs/${enc(job.id)}/cancel`, {})); } catch (error) { put(problem, problemBox(error)); }
   });
   update(job);
-  if (!FINAL.has(job.status)) watchJob(job.id, update, (data) => showPreview(preview, data));
+  // a preview event: the layer's tiles show it where there are tiles, else a strip of thumbnails in the job box
+  const showPreview = (data) => (tiles && tiles.preview ? tiles.preview(data) : previewStrip(preview, data));
+  if (!FINAL.has(job.status)) watchJob(job.id, update, showPreview);
 }
 
-function showPreview(img, data) {
-  const picture = data.grid || data.image || data.data || (data.pictures && data.pictures[0] && data.pictures[0].data);
-  if (!picture) return;
-  img.src = picture.startsWith("data:") ? picture : `data:${data.media_type || "image/png"};base64,${picture}`;
-  img.hidden = false;
+function previewStrip(box, data) {
+  put(box, data.pictures.map((p) => el("img", { src: p.image, "data-preview": "true",
+    alt: `${p.layer || ""} filter ${p.filter}${p.variant ? `.${p.variant}` : ""}, forming` })));
+  box.hidden = false;
 }
 
 function jobResults(job) {
-  const { model, layer } = job.request;
+  const { model, layer, layers } = job.request;
   const items = job.results.map((r) => el("li", { class: r.dead ? "tile dead" : "tile" },
-    el("a", { href: `${filterPath(model, layer, r.filter)}?job=${enc(job.id)}` },
-      `filter ${r.filter}${r.variant ? `.${r.variant}` : ""}`),
+    el("a", { href: `${filterPath(model, r.layer || layer, r.filter)}?job=${enc(job.id)}` },
+      `${layers ? `${r.layer} · ` : ""}filter ${r.filter}${r.variant ? `.${r.variant}` : ""}`),
     r.dead ? el("span", { class: "tag dead", text: "dead" }) : null));
+  if (layers) {  // a job of several layers: a contact sheet per layer
+    return el("div", {}, el("h2", { text: "Results" }), ...job.grids.map((g) => layerGrid(job, g)),
+      el("ul", { class: "grid" }, items));
+  }
   const grid = el("img", { alt: "contact sheet", class: "preview-img", id: "grid-img" });
   if (job.grid_url) setImage(grid, job.grid_url);
   return el("div", {}, el("h2", { text: "Results" }), grid,
     el("p", {}, el("a", { href: job.grid_url, download: `grid-${job.id}.png` }, "download the grid")),
     el("ul", { class: "grid" }, items));
+}
+
+function layerGrid(job, g) {
+  const img = el("img", { alt: `contact sheet of ${g.layer}`, class: "preview-img", "data-layer": g.layer });
+  setImage(img, g.url);
+  return el("section", { class: "layer-grid" }, el("h3", {}, el("a", { href: `${layerPath(job.request.model, g.layer)}?job=${enc(job.id)}` }, g.layer)),
+    img, el("p", {}, el("a", { href: g.url, download: `grid-${job.id}-${g.layer}.png` }, "download the grid")));
 }
 
 // Server-sent events read with fetch (so the API key travels as a header), resumed with Last-Event-ID;
@@ -406,9 +469,11 @@ async function filterPage(model, layer, n) {
   const info = el("div", { id: "filter-info" });
   const frame = el("div", { class: "frame", id: "filter-frame" }, "looking for this filter's picture…");
   const jobBox = el("div", { id: "job" });
+  const examples = el("section", { id: "examples", class: "examples" });
   page(`${model} · ${layer} · filter ${n}`,
     el("p", {}, el("a", { href: layerPath(model, layer) }, `← ${layer}`)),
-    el("div", { class: "filter-view" }, frame, info), jobBox);
+    el("div", { class: "filter-view" }, frame, info), examples, jobBox);
+  showExamples(examples, model, layer, n);
   const params = new URLSearchParams(location.search);
   const view = { model, layer, n, frame, info, jobBox };
   if (params.get("job")) { showFilter(view, await getJSON(`/v1/jobs/${enc(params.get("job"))}`)); return; }
@@ -421,6 +486,38 @@ async function filterPage(model, layer, n) {
   put(info, el("button", { type: "button", id: "render-filter", onclick: async () => {
     showJob(jobBox, await postJSON("/v1/jobs", { model, layer, filters: [n] }), { fill: (done) => showFilter(view, done) });
   } }, "Render this filter"));
+}
+
+// Dataset examples beside the picture: the demo set's images that excite the filter most, cut to the receptive
+// field of the strongest position, with their activations. Shown at once where the layer's index exists; else a
+// button starts its build (one model pass over the set) and the page waits for it.
+async function showExamples(box, model, layer, n, build = false) {
+  const url = `/v1/models/${enc(model)}/layers/${enc(layer)}/examples?dataset=demo&filters=${n}&build=${build}`;
+  for (let tries = 0; tries < 1200; tries++) {
+    const response = await fetch(url, { headers: authHeaders() });
+    if (response.status === 404 && !build) {
+      put(box, el("button", { type: "button", class: "secondary", id: "find-examples",
+        onclick: () => showExamples(box, model, layer, n, true) }, "Find dataset examples"));
+      return;
+    }
+    if (response.status === 202) {
+      const state = await response.json();
+      box.textContent = state.status === "failed" ? `dataset examples failed: ${state.error}`
+        : `dataset examples: indexing the demo set (${state.done}/${state.images} images)…`;
+      await new Promise((resolve) => setTimeout(resolve, 2 * POLL_MS));
+      continue;
+    }
+    if (response.status !== 200) { box.textContent = `no dataset examples (${response.status})`; return; }
+    const [entry] = (await response.json()).filters;
+    put(box, el("h2", { text: "Dataset examples" }),
+      el("p", { class: "example-note", text: "the demo set's images that excite this filter most (its largest activation over positions), cut to where it fired" }),
+      el("ul", { class: "example-list" }, entry.examples.map((e) => {
+        const img = el("img", { alt: e.image, title: `${e.image}: ${fmt(e.activation)}`, class: "example-crop" });
+        setImage(img, e.crop_url);
+        return el("li", {}, img, el("span", { class: "example-activation", text: fmt(e.activation) }));
+      })));
+    return;
+  }
 }
 
 const sortedQuery = (url) => { const q = new URLSearchParams(url.split("?")[1] || ""); q.sort(); return q.toString(); };
@@ -529,8 +626,9 @@ function jobRow(job) {
   return el("tr", { "data-status": job.status },
     el("td", { text: new Date(job.created_at).toLocaleString() }),
     el("td", {}, el("a", { href: `/jobs/${enc(job.id)}` }, job.id.slice(0, 8))),
-    el("td", {}, r.layer ? el("a", { href: `${layerPath(r.model, r.layer)}?job=${enc(job.id)}` }, `${r.model} · ${r.layer}`) : r.model),
-    el("td", { text: r.filters ? compactFilters(r.filters) : "–" }),
+    el("td", {}, r.layer ? el("a", { href: `${layerPath(r.model, r.layer)}?job=${enc(job.id)}` }, `${r.model} · ${r.layer}`)
+      : r.layers ? el("a", { href: `/jobs/${enc(job.id)}` }, `${r.model} · ${r.layers.length} layers`) : r.model),
+    el("td", { text: r.filters ? compactFilters(r.filters) : r.layers ? compactFilters(r.layers[0].filters) : "–" }),
     el("td", { text: job.status }),
     el("td", { text: `${job.progress.step}/${job.progress.steps}` }),
     el("td", {}, cancel));

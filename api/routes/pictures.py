@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from api.access import CallerDep, authorize
 from api.admission import admission_limits, admitted, dispatch
 from api.deps import Services, ServicesDep
-from api.picture_response import picture_response
+from api.picture_response import stored_picture_response
 from api.problems import FieldError, invalid, problem_responses, unavailable
 from api.validation import SubmitFacts, request_errors
 from core.cache_key import picture_keys
@@ -40,6 +40,7 @@ _PATH_FIELDS = {"model": "model", "layer": "layer", "filters": "filter"}
         200: {"content": {"image/png": {}}, "description": "the picture, from the cache"},
         202: {"model": Job, "description": "not rendered yet: the job that renders it (Location: its URL)"},
         304: {"description": "not modified (If-None-Match matched the ETag)"},
+        307: {"description": "FILTERVIZ_PICTURE_DELIVERY=redirect: the picture at a short-lived presigned URL"},
         **problem_responses(422, 500, 503),
     },
 )
@@ -50,9 +51,9 @@ def get_picture(
     model: str,
     layer: Annotated[str, Path(max_length=100)],
     filter: Annotated[int, Path(ge=0)],
-    method: Literal["classic", "robust"] = "classic",
+    method: Literal["classic", "robust", "maco"] = "classic",
     objective: Literal["channel", "neuron"] = "channel",
-    steps: Annotated[int | None, Query(description="classic: 20; robust: 128")] = None,
+    steps: Annotated[int | None, Query(description="default per method, as in POST /v1/jobs")] = None,
     step_size: float | None = None,
     size: Annotated[str, Query(pattern=r"^[0-9]{1,5}(x[0-9]{1,5})?$", description="128, or HxW")] = "128",
     seed: int = 0,
@@ -60,6 +61,7 @@ def get_picture(
     diversity: Annotated[int, Query(ge=1, le=MAX_DIVERSITY)] = 1,
     variant: Annotated[int, Query(ge=0, description="which of the `diversity` pictures")] = 0,
     snapshots: int = 0,
+    transparency: Annotated[bool, Query(description="robust, maco: an RGBA transparency map")] = False,
 ) -> Response:
     """A filter's picture from noise, by every setting that determines it (validated as POST /v1/jobs is).
 
@@ -69,6 +71,7 @@ def get_picture(
     services.require_published(model)
     fields = {"method": method, "objective": objective, "steps": steps, "step_size": step_size, "seed": seed}
     more = {"precision": precision, "diversity": diversity, "snapshots": snapshots, "size": _size(size)}
+    more["transparency"] = transparency
     spec = _spec(model=model, layer=layer, filters=[filter], **fields, **more)
     key = _cache_key(services, spec, variant)
     stored = services.stores.cache.get(key)
@@ -126,13 +129,14 @@ def _cache_key(services: Services, spec: RenderSpec, variant: int) -> str:
 
 def _png(services: Services, request: Request, stored: StoredPicture) -> Response:
     """The cached picture, checked against its size and hash: damaged bytes are a 500 that says so."""
+    pictures = services.stores.results.pictures
     try:
-        data = services.stores.results.pictures.read(stored.png)
+        response = stored_picture_response(request, pictures, stored.png, "image/png", services.settings)
     except DamagedPicture as exc:
         raise DamagedPicture(f"the picture is damaged: {exc}; ask again to render it anew") from exc
-    if data is None:
+    if response is None:
         raise DamagedPicture("the cached picture's file is gone; ask again to render it anew")
-    return picture_response(request, data, stored.png.sha256, "image/png")
+    return response
 
 
 def _rendering_job(services: Services, spec: RenderSpec, key: str, caller: str | None) -> JobRecord:

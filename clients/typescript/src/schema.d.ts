@@ -81,7 +81,7 @@ export interface paths {
         };
         /**
          * Get Filter Png
-         * @description One filter's picture. Immutable once the job has succeeded.
+         * @description One filter's picture (a job of one layer). Immutable once the job has succeeded.
          */
         get: operations["get_filter_png_v1_jobs__job_id__filters__n__png_get"];
         put?: never;
@@ -121,9 +121,69 @@ export interface paths {
         };
         /**
          * Get Grid Png
-         * @description All of the job's filters on one contact sheet.
+         * @description All of the job's filters on one contact sheet (a job of one layer).
          */
         get: operations["get_grid_png_v1_jobs__job_id__grid_png_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{job_id}/layers/{layer}/filters/{n}.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Layer Filter Png
+         * @description One filter's picture of one of the job's layers. Immutable once the job has succeeded.
+         */
+        get: operations["get_layer_filter_png_v1_jobs__job_id__layers__layer__filters__n__png_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{job_id}/layers/{layer}/filters/{n}.webp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Layer Filter Animation
+         * @description The animated WebP of one filter's picture of one of the job's layers (requests with ``snapshots``).
+         */
+        get: operations["get_layer_filter_animation_v1_jobs__job_id__layers__layer__filters__n__webp_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{job_id}/layers/{layer}/grid.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Layer Grid Png
+         * @description The contact sheet of one of the job's layers (the job's ``grids`` list them).
+         */
+        get: operations["get_layer_grid_png_v1_jobs__job_id__layers__layer__grid_png_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -177,6 +237,139 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Datasets
+         * @description The demo set and the caller's own sets.
+         */
+        get: operations["list_datasets_v1_datasets_get"];
+        put?: never;
+        /**
+         * Upload Dataset
+         * @description An image set: multipart fields ``files`` (PNG, JPEG, or zip/tar archives of them; several allowed)
+         *     and an optional ``name``.
+         *
+         *     Every image is checked as a start image is (formats, decompression bombs, one still picture) and stored
+         *     normalized: an RGB PNG whose short side is at most 256 pixels (larger ones scaled down). Archives are checked before
+         *     anything is read from them (member counts, declared sizes, no links, no paths outside the archive). At
+         *     most FILTERVIZ_MAX_DATASET_IMAGES images and FILTERVIZ_MAX_DATASET_BYTES bytes (uncompressed). The first
+         *     bad file is a 422 naming it, and nothing is stored. Only the uploading API key sees the set; it is kept
+         *     FILTERVIZ_UPLOAD_RETENTION_SECONDS after its upload or last use.
+         */
+        post: operations["upload_dataset_v1_datasets_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/datasets/{dataset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Dataset */
+        get: operations["get_dataset_v1_datasets__dataset__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Dataset
+         * @description Delete the set, its images and every examples index made from it.
+         */
+        delete: operations["delete_dataset_v1_datasets__dataset__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/datasets/{dataset}/images/{place}.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Dataset Image */
+        get: operations["get_dataset_image_v1_datasets__dataset__images__place__png_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{model}/layers/{layer}/examples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Examples
+         * @description The top-k images of the set per filter, with their activation, thumbnail and receptive-field crop.
+         *
+         *     The first request for a (model, weights, layer, set) is a 202 with the build of the layer's index (one
+         *     build however many ask); once it has succeeded any filters of the layer are served from it, no model pass.
+         */
+        get: operations["get_examples_v1_models__model__layers__layer__examples_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/example-builds/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Build
+         * @description An examples index's build: queued, running (images done so far), succeeded or failed (why).
+         */
+        get: operations["get_build_v1_example_builds__key__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/datasets/{dataset}/examples/{key}/{sha256}.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Example Picture
+         * @description A crop or thumbnail of an examples index, by its content hash: immutable.
+         */
+        get: operations["get_example_picture_v1_datasets__dataset__examples__key___sha256__png_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models": {
         parameters: {
             query?: never;
@@ -186,7 +379,8 @@ export interface paths {
         };
         /**
          * List Models
-         * @description The models this deployment serves, and whether the workers have their weights.
+         * @description The models this deployment serves, whether the workers have their weights, and why a model they
+         *     found unusable at start is unavailable.
          */
         get: operations["list_models_v1_models_get"];
         put?: never;
@@ -209,6 +403,7 @@ export interface paths {
          * @description Every layer that can be visualized, with its output shape at ``size`` (a render size, see the limits).
          *
          *     A size not listed yet is asked of a worker; neither the reads nor that wait hold a server thread.
+         *     A model the workers found unavailable has no layers: 422 with the reason.
          */
         get: operations["model_layers_v1_models__name__layers_get"];
         put?: never;
@@ -287,6 +482,153 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** DatasetDetail */
+        DatasetDetail: {
+            /**
+             * Id
+             * @description use as ?dataset= of the examples routes
+             * @example demo
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Images */
+            images: number;
+            /**
+             * Bytes
+             * @description of the normalized PNGs
+             */
+            bytes: number;
+            /**
+             * Builtin
+             * @description the demo set: everyone's, never expires, cannot be deleted
+             */
+            builtin: boolean;
+            /** Url */
+            url: string;
+            /**
+             * Image Names
+             * @description by place: image n is served at image_url with n
+             */
+            image_names: string[];
+            /**
+             * Image Url
+             * @description URL template of an image, {n} its place
+             * @example /v1/datasets/demo/images/{n}.png
+             */
+            image_url: string;
+        };
+        /** DatasetList */
+        DatasetList: {
+            /**
+             * Datasets
+             * @description the demo set first, then the caller's own, oldest first
+             */
+            datasets: components["schemas"]["DatasetView"][];
+        };
+        /** DatasetView */
+        DatasetView: {
+            /**
+             * Id
+             * @description use as ?dataset= of the examples routes
+             * @example demo
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Images */
+            images: number;
+            /**
+             * Bytes
+             * @description of the normalized PNGs
+             */
+            bytes: number;
+            /**
+             * Builtin
+             * @description the demo set: everyone's, never expires, cannot be deleted
+             */
+            builtin: boolean;
+            /** Url */
+            url: string;
+        };
+        /** ExampleEntry */
+        ExampleEntry: {
+            /**
+             * Image
+             * @description the image's name in the set
+             */
+            image: string;
+            /**
+             * Image Url
+             * @description the image as stored (normalized)
+             */
+            image_url: string;
+            /**
+             * Activation
+             * @description the filter's largest activation over the image's positions
+             */
+            activation: number;
+            /**
+             * Position
+             * @description (y, x) of that activation in the layer's output
+             */
+            position: [
+                number,
+                number
+            ];
+            /**
+             * Box
+             * @description (left, top, right, bottom) of its receptive field in the view
+             */
+            box: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /**
+             * Crop Url
+             * @description the view cut to that receptive field
+             */
+            crop_url: string;
+            /**
+             * Thumbnail Url
+             * @description the image's view (the square the network saw), small
+             */
+            thumbnail_url: string;
+        };
+        /** ExamplesBuild */
+        ExamplesBuild: {
+            /** Key */
+            key: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed";
+            /** Model */
+            model: string;
+            /** Layer */
+            layer: string;
+            /** Dataset */
+            dataset: string;
+            /** Images */
+            images: number;
+            /**
+             * Done
+             * @description images through the network so far
+             */
+            done: number;
+            /** Error */
+            error?: string | null;
+            /** Url */
+            url: string;
+            /**
+             * Examples Url
+             * @description where the examples are once the build has succeeded
+             */
+            examples_url: string;
+        };
         /** FieldError */
         FieldError: {
             /**
@@ -308,6 +650,16 @@ export interface components {
              * @example unknown_layer
              */
             type: string;
+        };
+        /** FilterExamples */
+        FilterExamples: {
+            /** Filter */
+            filter: number;
+            /**
+             * Examples
+             * @description best first
+             */
+            examples: components["schemas"]["ExampleEntry"][];
         };
         /** Health */
         Health: {
@@ -367,10 +719,21 @@ export interface components {
             attempts: number;
             /** Cancel Requested */
             cancel_requested: boolean;
-            /** Results */
+            /**
+             * Results
+             * @description by layer, then filter and variant
+             */
             results: components["schemas"]["PictureLink"][];
-            /** Grid Url */
+            /**
+             * Grid Url
+             * @description the contact sheet of a succeeded job of one layer; null for a job of several layers: see grids
+             */
             grid_url: string | null;
+            /**
+             * Grids
+             * @description a succeeded job's contact sheet of each layer, in the request's order
+             */
+            grids: components["schemas"]["LayerGrid"][];
             error: components["schemas"]["JobError"] | null;
             /**
              * Device
@@ -440,12 +803,27 @@ export interface components {
              */
             filters?: number[] | string | number | null;
             /**
+             * Layers
+             * @description instead of layer: several layers in one job, each with its filters (default: the request's filters), one grid per layer; or 'all-conv', every conv layer of the model
+             * @example all-conv
+             * @example [
+             *       {
+             *         "filters": "0-7",
+             *         "layer": "block1_conv1"
+             *       },
+             *       {
+             *         "layer": "block4_conv1"
+             *       }
+             *     ]
+             */
+            layers?: components["schemas"]["LayerPart-Input"][] | "all-conv" | null;
+            /**
              * Method
-             * @description classic: the seed's pixel gradient ascent; robust: Fourier parameterization, decorrelated color, transformation robustness and Adam (Distill/Lucid)
+             * @description classic: the seed's pixel gradient ascent; robust: Fourier parameterization, decorrelated color, transformation robustness and Adam (Distill/Lucid); maco: only the phase of a natural-image magnitude spectrum is optimized, through random crops and noise (Fel et al. 2023); accentuate: the start photo (init type image, required) with the filter's pattern grown into it, its own features kept close (Hamblin et al. 2024)
              * @default classic
              * @enum {string}
              */
-            method?: "classic" | "robust";
+            method?: "classic" | "robust" | "maco" | "accentuate";
             /**
              * Objective
              * @description channel: a filter's mean activation; neuron: the filter at the center position; layer: the whole layer (DeepDream, best with a start image); class: a class logit of the full model
@@ -461,12 +839,12 @@ export interface components {
             diversity?: number;
             /**
              * Steps
-             * @description classic: 20; robust: 128
+             * @description default per method: classic 20, robust 128, maco 128, accentuate 32
              */
             steps?: number | null;
             /**
              * Step Size
-             * @description classic: pixels per step on RMS-normalized gradients (1.0); robust: Adam's learning rate (0.2)
+             * @description classic: pixels per step on RMS-normalized gradients (1.0); the others: Adam's learning rate (robust 0.2, maco 0.2, accentuate 0.2)
              */
             step_size?: number | null;
             /**
@@ -495,12 +873,24 @@ export interface components {
              */
             snapshots?: number;
             /**
+             * Transparency
+             * @description robust, maco, accentuate: an RGBA PNG whose alpha is the gradient magnitude accumulated over the steps (MACO's attribution): the parts of the picture that matter stand out
+             * @default false
+             */
+            transparency?: boolean;
+            /**
              * Precision
              * @description arithmetic of the optimization's forward passes: fp32, or bf16 (autocast; several times faster on CPUs with AMX/AVX512-BF16 and on GPUs, pictures nearly as strong). Activations are always measured in fp32
              * @default fp32
              * @enum {string}
              */
             precision?: "fp32" | "bf16";
+            /**
+             * Previews
+             * @description send `preview` events with small pictures of the filters as they form on the job's event stream (GET /v1/jobs/{id}/events), about once a second; the pictures are the same without
+             * @default false
+             */
+            previews?: boolean;
             /**
              * Webhook
              * @description an http(s) URL that receives the job (POST, Standard Webhooks signature) when it starts, succeeds, fails or is canceled; the host must resolve to public addresses
@@ -554,6 +944,84 @@ export interface components {
              */
             activations: number;
         };
+        /** LayerExamples */
+        LayerExamples: {
+            /** Model */
+            model: string;
+            /** Layer */
+            layer: string;
+            /** Dataset */
+            dataset: string;
+            /** K */
+            k: number;
+            /**
+             * Side
+             * @description each image was ranked as its view: short side scaled to this, central square
+             */
+            side: number;
+            /**
+             * Ranking
+             * @description an image's score: the filter's largest activation over positions
+             * @default max
+             */
+            ranking?: string;
+            /**
+             * Receptive Field
+             * @description per axis: position i's field starts at origin + i * stride and spans extent pixels of the view (extent null: the whole view), measured by gradient
+             */
+            receptive_field: {
+                [key: string]: {
+                    [key: string]: number | null;
+                };
+            };
+            /** Filters */
+            filters: components["schemas"]["FilterExamples"][];
+        };
+        /** LayerGrid */
+        LayerGrid: {
+            /**
+             * Layer
+             * @example block4_conv1
+             */
+            layer: string;
+            /**
+             * Url
+             * @example /v1/jobs/0123456789abcdef0123456789abcdef/layers/block4_conv1/grid.png
+             */
+            url: string;
+        };
+        /**
+         * LayerPart
+         * @description One layer of a several-layer request, and its filters.
+         */
+        "LayerPart-Input": {
+            /**
+             * Layer
+             * @description layer name or module path, or 'all-conv': every conv layer
+             */
+            layer: string;
+            /**
+             * Filters
+             * @description a list of filter numbers, or a string such as '3', '0-19', '0,5,9' or '0-3,8'; left out: the request's filters
+             */
+            filters?: number[] | string | number | null;
+        };
+        /**
+         * LayerPart
+         * @description One layer of a several-layer request, and its filters.
+         */
+        "LayerPart-Output": {
+            /**
+             * Layer
+             * @description layer name or module path, or 'all-conv': every conv layer
+             */
+            layer: string;
+            /**
+             * Filters
+             * @description a list of filter numbers, or a string such as '3', '0-19', '0,5,9' or '0-3,8'; left out: the request's filters
+             */
+            filters?: number[] | null;
+        };
         /** ModelLayers */
         ModelLayers: {
             /** Model */
@@ -573,12 +1041,30 @@ export interface components {
         ModelSummary: {
             /** Name */
             name: string;
+            /**
+             * Architecture
+             * @default
+             * @example torchvision:resnet18
+             * @example timm:vit_tiny_patch16_224
+             */
+            architecture?: string;
             /** Description */
             description: string;
             /** Default Size */
             default_size: number;
             /** Weights File */
             weights_file: string;
+            /**
+             * Available
+             * @description false: the workers' start check found the model unusable (see reason); jobs for it are refused
+             * @default true
+             */
+            available?: boolean;
+            /**
+             * Reason
+             * @description why the model is unavailable: an unknown architecture, a weight file missing, unreadable or not a state dict of the architecture (the first few names that differ)
+             */
+            reason?: string | null;
             /**
              * Weights Available
              * @description whether the workers have the weight file
@@ -628,6 +1114,11 @@ export interface components {
          * @description A picture of a job as clients see it: where to fetch it (and its animation) instead of an ``animation`` flag.
          */
         PictureLink: {
+            /**
+             * Layer
+             * @description the layer, as the request names it ('logits' for objective 'class')
+             */
+            layer?: string | null;
             /** Filter */
             filter: number;
             /**
@@ -734,12 +1225,27 @@ export interface components {
              */
             filters?: number[] | null;
             /**
+             * Layers
+             * @description instead of layer: several layers in one job, each with its filters (default: the request's filters), one grid per layer; or 'all-conv', every conv layer of the model
+             * @example all-conv
+             * @example [
+             *       {
+             *         "filters": "0-7",
+             *         "layer": "block1_conv1"
+             *       },
+             *       {
+             *         "layer": "block4_conv1"
+             *       }
+             *     ]
+             */
+            layers?: components["schemas"]["LayerPart-Output"][] | null;
+            /**
              * Method
-             * @description classic: the seed's pixel gradient ascent; robust: Fourier parameterization, decorrelated color, transformation robustness and Adam (Distill/Lucid)
+             * @description classic: the seed's pixel gradient ascent; robust: Fourier parameterization, decorrelated color, transformation robustness and Adam (Distill/Lucid); maco: only the phase of a natural-image magnitude spectrum is optimized, through random crops and noise (Fel et al. 2023); accentuate: the start photo (init type image, required) with the filter's pattern grown into it, its own features kept close (Hamblin et al. 2024)
              * @default classic
              * @enum {string}
              */
-            method?: "classic" | "robust";
+            method?: "classic" | "robust" | "maco" | "accentuate";
             /**
              * Objective
              * @description channel: a filter's mean activation; neuron: the filter at the center position; layer: the whole layer (DeepDream, best with a start image); class: a class logit of the full model
@@ -755,12 +1261,12 @@ export interface components {
             diversity?: number;
             /**
              * Steps
-             * @description classic: 20; robust: 128
+             * @description default per method: classic 20, robust 128, maco 128, accentuate 32
              */
             steps?: number | null;
             /**
              * Step Size
-             * @description classic: pixels per step on RMS-normalized gradients (1.0); robust: Adam's learning rate (0.2)
+             * @description classic: pixels per step on RMS-normalized gradients (1.0); the others: Adam's learning rate (robust 0.2, maco 0.2, accentuate 0.2)
              */
             step_size?: number | null;
             /**
@@ -789,12 +1295,24 @@ export interface components {
              */
             snapshots?: number;
             /**
+             * Transparency
+             * @description robust, maco, accentuate: an RGBA PNG whose alpha is the gradient magnitude accumulated over the steps (MACO's attribution): the parts of the picture that matter stand out
+             * @default false
+             */
+            transparency?: boolean;
+            /**
              * Precision
              * @description arithmetic of the optimization's forward passes: fp32, or bf16 (autocast; several times faster on CPUs with AMX/AVX512-BF16 and on GPUs, pictures nearly as strong). Activations are always measured in fp32
              * @default fp32
              * @enum {string}
              */
             precision?: "fp32" | "bf16";
+            /**
+             * Previews
+             * @description send `preview` events with small pictures of the filters as they form on the job's event stream (GET /v1/jobs/{id}/events), about once a second; the pictures are the same without
+             * @default false
+             */
+            previews?: boolean;
         };
         /** UploadedImage */
         UploadedImage: {
@@ -841,11 +1359,20 @@ export interface operations {
                     "application/json": components["schemas"]["JobPage"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -861,8 +1388,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -912,11 +1450,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -932,7 +1479,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -943,7 +1490,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -976,7 +1523,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
@@ -996,6 +1543,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -1005,8 +1561,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -1036,7 +1603,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
@@ -1056,6 +1623,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -1065,8 +1641,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -1107,7 +1694,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
@@ -1120,6 +1707,15 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1145,8 +1741,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -1189,7 +1796,14 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description FILTERVIZ_PICTURE_DELIVERY=redirect: the picture at a short-lived presigned URL */
+            307: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
@@ -1209,6 +1823,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -1218,7 +1841,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1232,6 +1855,17 @@ export interface operations {
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1271,7 +1905,14 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description FILTERVIZ_PICTURE_DELIVERY=redirect: the picture at a short-lived presigned URL */
+            307: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
@@ -1291,6 +1932,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -1300,7 +1950,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1314,6 +1964,17 @@ export interface operations {
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1349,7 +2010,14 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description FILTERVIZ_PICTURE_DELIVERY=redirect: the picture at a short-lived presigned URL */
+            307: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
@@ -1369,6 +2037,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -1378,7 +2055,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1392,6 +2069,346 @@ export interface operations {
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    get_layer_filter_png_v1_jobs__job_id__layers__layer__filters__n__png_get: {
+        parameters: {
+            query?: {
+                /** @description which of the request's `diversity` pictures */
+                variant?: number;
+            };
+            header?: never;
+            path: {
+                job_id: string;
+                /** @description one of the job's layers, as its request names it (see its grids) */
+                layer: string;
+                n: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the picture */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description not modified (If-None-Match matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description FILTERVIZ_PICTURE_DELIVERY=redirect: the picture at a short-lived presigned URL */
+            307: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    get_layer_filter_animation_v1_jobs__job_id__layers__layer__filters__n__webp_get: {
+        parameters: {
+            query?: {
+                /** @description which of the request's `diversity` pictures */
+                variant?: number;
+            };
+            header?: never;
+            path: {
+                job_id: string;
+                /** @description one of the job's layers, as its request names it (see its grids) */
+                layer: string;
+                n: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the picture */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/webp": unknown;
+                };
+            };
+            /** @description not modified (If-None-Match matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description FILTERVIZ_PICTURE_DELIVERY=redirect: the picture at a short-lived presigned URL */
+            307: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    get_layer_grid_png_v1_jobs__job_id__layers__layer__grid_png_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+                /** @description one of the job's layers, as its request names it (see its grids) */
+                layer: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the picture */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description not modified (If-None-Match matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description FILTERVIZ_PICTURE_DELIVERY=redirect: the picture at a short-lived presigned URL */
+            307: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1414,7 +2431,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `event: state` (data {status}) for each state change, `event: progress` (data {step, steps}, a few times a second at most), and last `event: done` with the job as GET /v1/jobs/{id} returns it; then the stream ends. Comment lines keep an idle stream alive. */
+            /** @description `event: state` (data {status}) for each state change, `event: progress` (data {step, steps}, a few times a second at most), where the request asked for `previews` `event: preview` (data {step, steps, pictures: [{layer, filter, variant, step, image}], omitted}: the pictures as they form, each `image` a `data:image/webp;base64,...` URL of a thumbnail, 64 px on its long side; about once a second, the latest only on a resume; `omitted` pictures did not fit), and last `event: done` with the job as GET /v1/jobs/{id} returns it; then the stream ends. Comment lines keep an idle stream alive. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1423,7 +2440,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
@@ -1443,6 +2460,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -1452,7 +2478,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1463,7 +2489,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1512,11 +2538,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1550,7 +2585,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1561,7 +2596,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1575,6 +2610,711 @@ export interface operations {
             /** @description Insufficient Storage */
             507: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    list_datasets_v1_datasets_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetList"];
+                };
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    upload_dataset_v1_datasets_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    files: string[];
+                    /** @description the set's name (default: the first file's) */
+                    name?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetDetail"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Insufficient Storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    get_dataset_v1_datasets__dataset__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetDetail"];
+                };
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    delete_dataset_v1_datasets__dataset__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    get_dataset_image_v1_datasets__dataset__images__place__png_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset: string;
+                place: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the normalized image */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    get_examples_v1_models__model__layers__layer__examples_get: {
+        parameters: {
+            query?: {
+                /** @description an image set's id; 'demo': the built-in one */
+                dataset?: string;
+                /** @description a list of filter numbers, or a string such as '3', '0-19', '0,5,9' or '0-3,8' */
+                filters?: string;
+                /** @description false: a 404 instead of starting a build when there is no index */
+                build?: boolean;
+            };
+            header?: never;
+            path: {
+                model: string;
+                layer: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LayerExamples"];
+                };
+            };
+            /** @description no index yet: the build that makes it (Location: its URL) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExamplesBuild"];
+                };
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    get_build_v1_example_builds__key__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExamplesBuild"];
+                };
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    get_example_picture_v1_datasets__dataset__examples__key___sha256__png_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset: string;
+                key: string;
+                sha256: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a crop or thumbnail */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
+            401: {
+                headers: {
+                    /** @description Bearer: send `Authorization: Bearer <API key>` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1601,7 +3341,7 @@ export interface operations {
                     "application/json": components["schemas"]["ModelSummary"][];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
@@ -1612,7 +3352,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1623,7 +3372,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1659,7 +3408,7 @@ export interface operations {
                     "application/json": components["schemas"]["ModelLayers"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
@@ -1679,6 +3428,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -1688,7 +3446,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1699,7 +3457,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1715,9 +3473,9 @@ export interface operations {
     get_picture_v1_pictures__model___layer___filter__png_get: {
         parameters: {
             query?: {
-                method?: "classic" | "robust";
+                method?: "classic" | "robust" | "maco";
                 objective?: "channel" | "neuron";
-                /** @description classic: 20; robust: 128 */
+                /** @description default per method, as in POST /v1/jobs */
                 steps?: number | null;
                 step_size?: number | null;
                 /** @description 128, or HxW */
@@ -1728,6 +3486,8 @@ export interface operations {
                 /** @description which of the `diversity` pictures */
                 variant?: number;
                 snapshots?: number;
+                /** @description robust, maco: an RGBA transparency map */
+                transparency?: boolean;
             };
             header?: never;
             path: {
@@ -1764,11 +3524,27 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description FILTERVIZ_PICTURE_DELIVERY=redirect: the picture at a short-lived presigned URL */
+            307: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: where the deployment has API keys (FILTERVIZ_API_KEYS), the key is missing or unknown */
             401: {
                 headers: {
                     /** @description Bearer: send `Authorization: Bearer <API key>` */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1784,7 +3560,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: where rate limits are on (FILTERVIZ_RATE_LIMIT_PER_MINUTE, FILTERVIZ_MAX_ACTIVE_JOBS_PER_KEY), or after too many wrong API keys from one address; wait Retry-After seconds */
             429: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1804,7 +3580,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: Redis or the queue is unreachable, the service is not ready yet, or one of this process's bounds is reached; try again after Retry-After seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before trying again */
@@ -1835,6 +3611,15 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                };
+            };
         };
     };
     readyz_readyz_get: {
@@ -1853,6 +3638,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description Request Timeout: the request's headers, or then its body, did not arrive within FILTERVIZ_REQUEST_READ_TIMEOUT_SECONDS (api.slow_clients); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
                 };
             };
             /** @description Service Unavailable */
