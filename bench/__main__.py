@@ -13,7 +13,7 @@ import sys
 import time
 
 # bench.<name> modules with a main(); `make bench-quality` runs bench.quality
-BENCHES = ["startup", "engine", "precision", "memory", "service", "sweep", "batching", "load", "storage"]
+BENCHES = ["startup", "engine", "folding", "precision", "memory", "service", "sweep", "batching", "load", "storage"]
 
 
 def main() -> int:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from core import cache_key
+from core.engine.folding import fold_batch_norms
 from core.engine.fusion import fuse_conv_relu
 from core.errors import ModelUnavailable, UnknownModel, WeightsUnavailable, list_valid
 from core.model_config import ModelConfig, PackageFile, TorchvisionWeights, WeightsFile, model_table
@@ -424,4 +425,6 @@ def _load_model(name: str, weights_file: Path, device: str) -> nn.Sequential:
     _after_loading(network)
     model = nn.Sequential(PixelNormalize(config.mean, config.std), fuse_conv_relu(network))
     model.eval().requires_grad_(False)
-    return model.to(device).to(memory_format=torch.channels_last)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    fold_batch_norms(network)
+    return model

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from core.engine import load_model, models
+from core.engine.folding import fold_batch_norms
 from core.engine.fusion import fuse_conv_relu
 from testkit.planted_weights import plant_missing_weights
 
@@ -22,7 +23,8 @@ preset = "imagenet"
 
 
 def loaded_as_before(name: str, weights_dir: Path | None = None) -> nn.Sequential:
-    """The network as load_model made it before: built with random init, the file's tensors copied in."""
+    """The network as load_model made it before: built with random init, the file's tensors copied in (then
+    its BatchNorms folded, as load_model does)."""
     config = models.model_config(name)
     path = models._weights_path(config, weights_dir)
     network = models._build(name, config)
@@ -32,7 +34,9 @@ def loaded_as_before(name: str, weights_dir: Path | None = None) -> nn.Sequentia
     network.load_state_dict({theirs: state[ours] for ours, theirs in mapping.items()}, strict=False)
     models._after_loading(network)
     model = nn.Sequential(models.PixelNormalize(config.mean, config.std), fuse_conv_relu(network))
-    return model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    model = model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    fold_batch_norms(network)
+    return model
 
 
 def assert_same_network(fast: nn.Sequential, before: nn.Sequential, side: int) -> None:

@@ -1,0 +1,101 @@
+"""BatchNorm folded into the conv before it (core.engine.folding): the same network, one pass fewer per pair."""
+
+import torch
+from torch import nn
+from torchvision.models import resnet18
+
+from core.engine import load_model
+from core.engine.features import FeatureExtractor
+from core.engine.folding import fold_batch_norms
+
+
+def trained_looking(network: nn.Module) -> nn.Module:
+    """Random BN statistics and affine parameters, so that a fold that got them wrong shows."""
+    generator = torch.Generator().manual_seed(0)
+    for module in network.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            channels = module.num_features
+            module.running_mean.copy_(torch.randn(channels, generator=generator))
+            module.running_var.copy_(torch.rand(channels, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.randn(channels, generator=generator))
+            module.bias.data.copy_(torch.randn(channels, generator=generator))
+    return network.eval().requires_grad_(False)
+
+
+def every_conv_plain(network: nn.Module) -> list:
+    """A hook on every conv: folded convs run unfolded, as before folding."""
+    return [m.register_forward_hook(lambda *_: None) for m in network.modules() if isinstance(m, nn.Conv2d)]
+
+
+def output_and_input_gradient(network: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.clone().requires_grad_(True)
+    out = network(x)
+    (grad,) = torch.autograd.grad(out.square().sum(), x)
+    return out.detach(), grad
+
+
+def test_a_resnet_computes_and_differentiates_as_it_did_with_its_batch_norms() -> None:
+    network = trained_looking(resnet18(num_classes=10))
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    before = output_and_input_gradient(network, x)
+
+    assert fold_batch_norms(network) == 20  # every conv of resnet18 has its own BN, the shortcut's too
+    after = output_and_input_gradient(network, x)
+    torch.testing.assert_close(after[0], before[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(after[1], before[1], rtol=1e-4, atol=1e-4)
+
+
+def test_a_probed_conv_shows_its_own_output_not_the_normalized_one() -> None:
+    network = trained_looking(resnet18())
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        (conv_before,) = FeatureExtractor(nn.Sequential(nn.Identity(), network), ["layer2.0.conv1"])(x)
+        (block_before,) = FeatureExtractor(nn.Sequential(nn.Identity(), network), ["layer2.0"])(x)
+    fold_batch_norms(network)
+    with torch.no_grad():
+        (conv_after,) = FeatureExtractor(nn.Sequential(nn.Identity(), network), ["layer2.0.conv1"])(x)
+        (block_after,) = FeatureExtractor(nn.Sequential(nn.Identity(), network), ["layer2.0"])(x)
+    normalized = network.layer2[0].bn1(conv_before)
+    assert (normalized - conv_before).abs().max() > 1  # what a folded conv would have shown
+    torch.testing.assert_close(conv_after, conv_before, rtol=1e-4, atol=1e-4)  # its own, unfolded (folds before it)
+    torch.testing.assert_close(block_after, block_before, rtol=1e-4, atol=1e-4)
+
+
+class SharedConvOutput(nn.Module):
+    """A conv whose output the BN and a shortcut both read: folding it would change the shortcut's input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+        self.second = nn.Conv2d(3, 3, 1)
+        self.second_bn = nn.BatchNorm2d(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return self.second_bn(self.second(self.bn(y) + y))
+
+
+def test_a_conv_whose_output_is_read_twice_keeps_its_batch_norm() -> None:
+    network = trained_looking(SharedConvOutput())
+    x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    before = network(x)
+    assert fold_batch_norms(network) == 1  # only (second, second_bn)
+    assert network.conv.forward.__func__ is nn.Conv2d.forward  # type: ignore[attr-defined]
+    torch.testing.assert_close(network(x), before, rtol=1e-5, atol=1e-5)
+
+
+def test_the_loaded_efficientnet_has_its_batch_norms_folded_and_renders_the_same_features() -> None:
+    model = load_model("efficientnet_lite0")
+    folded = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.forward.__name__ == "conv_forward"]
+    assert len(folded) == 49  # all its convs: each has a BatchNormAct2d of its own after it
+    x = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(4)) * 255
+    after = output_and_input_gradient(model, x)
+    handles = every_conv_plain(model)
+    try:
+        before = output_and_input_gradient(model, x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    torch.testing.assert_close(after[0], before[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(after[1], before[1], rtol=1e-3, atol=1e-4)
