@@ -6,8 +6,10 @@ Runs, each as a process of its own, as a user would:
 
 - ``filterviz render --model vgg16 --layer block4_conv1 --filters 0-15`` (the seed's workload): the
   whole process against the optimization its result.json reports (goal: within 10 %);
-- the imports of that command: the CLI and its command, then the engine (torch), then torchvision, and
-  whether any service library (celery, redis, uvicorn, fastapi, httpx) came along;
+- the imports of that command: the CLI and its command, then the engine (torch), whether any service
+  library (celery, redis, uvicorn, fastapi, httpx) came along, and whether the render (one filter, one step,
+  under ``python -X importtime``) imported torchvision or torch._dynamo (a second each: the engine builds
+  torchvision's VGGs itself, core.engine.plain_cnns), and what they cost it;
 - loading VGG16's weights: core.engine.load_model as a whole (built on the meta device, the .pth
   memory-mapped, its tensors assigned), beside the parts of the way it was loaded before: building the
   network (torchvision's random init), reading the .pth (torch.load, and with mmap=True), copying the
@@ -37,11 +39,11 @@ import filterviz.cli, filterviz.render_command
 cli = time.perf_counter() - started
 import core.engine
 engine = time.perf_counter() - started - cli
-import torchvision  # at the first load_model: its models import torchvision.ops, which imports torch._dynamo
-architectures = time.perf_counter() - started - cli - engine
 service = sorted({{m.split('.')[0] for m in sys.modules}} & set({SERVICE_LIBRARIES!r}))
-print(cli, engine, architectures, ','.join(service) or '-')
+print(cli, engine, ','.join(service) or '-')
 """
+# imported by torchvision's package (through torchvision.ops), or by torch itself for some meta-device ops
+HEAVY_IMPORTS = ("torchvision", "torch._dynamo")
 
 LOAD_SPLIT = """
 import time, torch, torchvision
@@ -68,6 +70,21 @@ def timed_run(command: list[str]) -> tuple[float, str]:
     return time.perf_counter() - started, done.stdout
 
 
+def render_command(out: str, filters: int, steps: int, python_options: tuple[str, ...] = ()) -> list[str]:
+    """The seed's workload: ``filters`` filters of VGG16's block4_conv1, ``steps`` steps, on the CPU."""
+    workload = ["--model", "vgg16", "--layer", "block4_conv1", "--filters", f"0-{filters - 1}", "--steps", str(steps)]
+    return [sys.executable, *python_options, "-m", "filterviz", "render", *workload, "--device", "cpu", "--out", out]
+
+
+def import_seconds(importtime: str, module: str) -> float | None:
+    """The cumulative seconds ``python -X importtime``'s report gives ``module``; None where it was not imported."""
+    for line in importtime.splitlines():
+        fields = line.split("|")
+        if len(fields) == 3 and fields[2].strip() == module:
+            return int(fields[1]) / 1e6
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--filters", type=int, default=16)
@@ -77,12 +94,13 @@ def main(argv: list[str] | None = None) -> None:
         print("VGG16 weights not found: reading a planted random state dict (same size).")
     filterviz = [sys.executable, "-m", "filterviz"]
     with tempfile.TemporaryDirectory(prefix="filterviz-startup-") as out:
-        render = [*filterviz, "render", "--model", "vgg16", "--layer", "block4_conv1"]
-        render += ["--filters", f"0-{args.filters - 1}", "--steps", str(args.steps), "--device", "cpu", "--out", out]
-        whole, _ = timed_run(render)
+        whole, _ = timed_run(render_command(out, args.filters, args.steps))
         seconds = json.loads((Path(out) / "result.json").read_text())["seconds"]
+        small = render_command(out, filters=1, steps=1, python_options=("-X", "importtime"))
+        importtime = subprocess.run(small, capture_output=True, text=True, check=True).stderr
+    heavy = {module: import_seconds(importtime, module) for module in HEAVY_IMPORTS}
     _, imports = timed_run([sys.executable, "-c", IMPORTS])
-    cli, engine, architectures, service = imports.split()
+    cli, engine, service = imports.split()
     _, split = timed_run([sys.executable, "-c", LOAD_SPLIT])
     whole_load, build, meta, read, mapped, assign, layout = map(float, split.split())
     timed_run([*filterviz, "layers", "vgg16"])  # fills the cache
@@ -92,16 +110,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nfilterviz render vgg16 block4_conv1, {args.filters} filters, {args.steps} steps (a process of its own)")
     print(f"{'whole process':44}{whole:7.2f} s")
     print(f"{'  optimize (result.json)':44}{optimize:7.2f} s")
-    print(f"{'  load (result.json: torchvision, weights)':44}{seconds['load']:7.2f} s")
+    print(f"{'  load (result.json: layer table, weights)':44}{seconds['load']:7.2f} s")
     print(f"{'  encode (result.json)':44}{seconds['encode']:7.2f} s")
     rest = whole - optimize - seconds["load"] - seconds["encode"]
     print(f"{'  everything else (imports, start, writing)':44}{rest:7.2f} s")
     print(f"whole process / optimize: {whole / optimize:.2f}x (goal: within 1.10x)")
-    print(
-        f"\nimports: the CLI and its render command {float(cli):.2f} s, then the engine (torch) {float(engine):.2f} s, "
-        f"then torchvision {float(architectures):.2f} s (in the render's load)"
-    )
+    print(f"\nimports: the CLI and its render command {float(cli):.2f} s, the engine (torch) {float(engine):.2f} s")
     print(f"service libraries imported by the render command: {service if service != '-' else 'none'}")
+    for module, cost in heavy.items():
+        print(f"{module} imported by the render: " + ("no" if cost is None else f"yes, {cost:.2f} s (goal: no)"))
     print(f"\nVGG16 weights: load_model {whole_load:.3f} s (meta build, memory-mapped .pth, tensors assigned)")
     print(
         f"  the old way's parts: build {build:.2f} s (random init; on the meta device {meta:.3f} s), torch.load "

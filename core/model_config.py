@@ -148,6 +148,16 @@ def _torchvision(weights: str, description: str, **options: OptionValue) -> Mode
     )
 
 
+# torchvision's URL of the built-ins' weights (the file's name is its last part): known without importing
+# torchvision, a second of every render's start; a test checks them against torchvision's own enums.
+TORCHVISION_WEIGHT_URLS = {
+    "VGG16_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "VGG19_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    "AlexNet_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    "ResNet50_Weights.IMAGENET1K_V2": "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+    "GoogLeNet_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/googlenet-1378be20.pth",
+}
+
 BUILTIN_MODELS: dict[str, ModelConfig] = {
     "vgg16": _torchvision("VGG16_Weights.IMAGENET1K_V1", "VGG-16 (Simonyan & Zisserman 2014), the seed's model"),
     "vgg19": _torchvision("VGG19_Weights.IMAGENET1K_V1", "VGG-19 (Simonyan & Zisserman 2014)"),

@@ -16,7 +16,10 @@ import re
 from dataclasses import asdict, dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
 
 from core.engine.features import token_grid
 from core.engine.models import build_architecture, model_cache, model_config, model_info
@@ -49,6 +52,29 @@ class LayerInfo:
         return asdict(self)
 
 
+class _MetaLinear(TorchFunctionMode):
+    """A flat linear's output made as the empty meta tensor it is: torch's meta addmm (and a broadcast add)
+    import torch._dynamo, 0.8 s of a render's start-up, for nothing but a shape."""
+
+    def __torch_function__(self, func, _types, args=(), kwargs=None):
+        if func is F.linear and args[0].dim() == 2 and args[0].is_meta:
+            x, weight = args[:2]
+            return x.new_empty((len(x), weight.shape[0]))
+        return func(*args, **(kwargs or {}))
+
+
+def _meta_forward(network: nn.Module, size: tuple[int, int], handles: list[RemovableHandle]) -> None:
+    """One image of ``size`` through ``network`` on the meta device, for what its hooks record; removes them."""
+    try:
+        with _MetaLinear():
+            network(torch.zeros(1, 3, *size, device="meta"))
+    except (RuntimeError, AssertionError):
+        pass  # the input is too small (or a size the architecture refuses) for the deeper layers: they record nothing
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _trace_shapes(network: nn.Module, size: tuple[int, int]) -> dict[str, tuple[int, int, int]]:
     """(C, H, W) of every module's 4-D output (and a vision transformer's token outputs, as grids),
     in the order the outputs appear."""
@@ -65,14 +91,7 @@ def _trace_shapes(network: nn.Module, size: tuple[int, int]) -> dict[str, tuple[
 
         return hook
 
-    handles = [m.register_forward_hook(record(p)) for p, m in network.named_modules() if p]
-    try:
-        network(torch.zeros(1, 3, *size, device="meta"))
-    except (RuntimeError, AssertionError):
-        pass  # the input is too small (or a size the architecture refuses) for the deeper layers: those keep no shape
-    finally:
-        for handle in handles:
-            handle.remove()
+    _meta_forward(network, size, [m.register_forward_hook(record(p)) for p, m in network.named_modules() if p])
     return shapes
 
 
@@ -200,14 +219,7 @@ def forward_flops(model: str, size: tuple[int, int]) -> dict[str, float]:
 
         return hook
 
-    handles = [m.register_forward_hook(record(p)) for p, m in network.named_modules()]
-    try:
-        network(torch.zeros(1, 3, *size, device="meta"))
-    except (RuntimeError, AssertionError):
-        pass  # too small for the deeper layers; those have no cost (and no pixels)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _meta_forward(network, size, [m.register_forward_hook(record(p)) for p, m in network.named_modules()])
     return reached
 
 

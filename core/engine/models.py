@@ -12,6 +12,7 @@ no model ever renders with random weights.
 
 import difflib
 import re
+import sys
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -27,8 +28,16 @@ from torch import nn
 from core import cache_key
 from core.engine.folding import fold_batch_norms
 from core.engine.fusion import fuse_conv_relu
+from core.engine.plain_cnns import TORCHVISION_BUILDERS
 from core.errors import ModelUnavailable, UnknownModel, WeightsUnavailable, list_valid
-from core.model_config import ModelConfig, PackageFile, TorchvisionWeights, WeightsFile, model_table
+from core.model_config import (
+    TORCHVISION_WEIGHT_URLS,
+    ModelConfig,
+    PackageFile,
+    TorchvisionWeights,
+    WeightsFile,
+    model_table,
+)
 from core.settings import Settings
 
 Shapes = dict[str, tuple[int, ...]]
@@ -123,6 +132,8 @@ def _build(name: str, config: ModelConfig) -> nn.Module:
 
 
 def _torchvision_builder(name: str, config: ModelConfig) -> Callable[..., nn.Module]:
+    if config.builder in TORCHVISION_BUILDERS:  # its VGGs and AlexNet: the same networks without importing it
+        return TORCHVISION_BUILDERS[config.builder]
     import torchvision.models
 
     known = torchvision.models.list_models(module=torchvision.models)  # the image classifiers
@@ -163,9 +174,8 @@ def _is_vision_transformer(network: nn.Module) -> bool:
 
 def _after_loading(network: nn.Module) -> None:
     """What an architecture drops once its weights are in: torchvision's GoogLeNet its training-only aux heads."""
-    import torchvision.models
-
-    if isinstance(network, torchvision.models.GoogLeNet) and network.aux_logits:
+    torchvision_models = sys.modules.get("torchvision.models")  # None: no network of torchvision's was built
+    if torchvision_models and isinstance(network, torchvision_models.GoogLeNet) and network.aux_logits:
         network.aux_logits, network.aux1, network.aux2 = False, None, None
 
 
@@ -177,6 +187,8 @@ def _checkpoint_dir(weights_dir: Path | None) -> Path:
 
 
 def _torchvision_url(source: TorchvisionWeights) -> str:
+    if source.torchvision in TORCHVISION_WEIGHT_URLS:
+        return TORCHVISION_WEIGHT_URLS[source.torchvision]
     import torchvision.models
 
     try:

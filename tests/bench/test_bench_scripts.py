@@ -48,3 +48,23 @@ def test_the_gpu_script_without_a_gpu_says_so_and_fails_nothing():
     done = run_bench("bench.gpu", "--device", "cuda")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "could not: no CUDA device here" in done.stdout
+
+
+def test_the_startup_split_runs_and_the_render_imports_no_torchvision(vgg16_home: Path):
+    done = run_bench("bench.startup", "--filters", "2", "--steps", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "whole process / optimize:" in out and "filterviz layers vgg16 (cached table):" in out
+    assert "torchvision imported by the render: no" in out
+
+
+def test_the_folding_bench_times_both_ways_for_each_model():
+    done = run_bench("bench.folding", "--filters", "2", "--steps", "2", "--size", "64", "--rounds", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith(("efficientnet_lite0", "resnet50"))]
+    assert [row[:2] for row in rows] == [
+        ["efficientnet_lite0", "blocks.3"],
+        ["efficientnet_lite0", "blocks.5"],
+        ["resnet50", "layer3"],
+    ]
+    assert all(float(row[2]) > 0 and float(row[3]) > 0 and row[4].endswith("x") for row in rows)
