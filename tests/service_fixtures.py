@@ -18,6 +18,7 @@ from core.store import Stores
 from core.store.connection import connect
 from core.store.objects import object_storages
 from filterviz.redis_server import embedded_redis
+from testkit.planted_weights import BAD_MODELS, GOOD_MODELS
 from testkit.services import (
     ServiceProcess,
     on_s3,
@@ -31,6 +32,7 @@ from testkit.services import (
 from tests.api_fixtures import KEY_DIGESTS
 
 SMALL_JOB = {"model": "efficientnet_lite0", "layer": "blocks.2", "filters": "0-3", "steps": 5, "size": 64}
+OWN_MODELS = [*GOOD_MODELS, *BAD_MODELS]  # the planted models file's entries: what the own-models stack serves
 
 
 def redis_db(url: str, db: int) -> str:
@@ -117,6 +119,34 @@ def keyed_api(service_env: dict[str, str], worker: ServiceProcess, service_root:
         yield url
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def own_settings(redis_server: str, planted_models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A deployment's own models: the planted models file's entries, no built-in, on a Redis database of their own."""
+    root = tmp_path_factory.mktemp("own_service")
+    connect(redis_db(redis_server, 12)).flushdb()
+    base = service_settings_for(redis_db(redis_server, 12), root)
+    return base.model_copy(update={"models_file": planted_models_file, "models": OWN_MODELS})
+
+
+@pytest.fixture(scope="module")
+def own_api(own_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """A client of an API and a worker serving ``own_settings``, once the worker has published every entry;
+    ``own_api.worker_log()`` reads the worker's log."""
+    logs = tmp_path_factory.mktemp("own_logs")
+    env = settings_env(own_settings, logs / "torch")
+    catalog = Stores.from_settings(own_settings).catalog
+    worker = start_worker(own_settings, env, "own@test", logs)
+    api, url = start_api(env, logs / "api.log")
+    try:
+        wait_until(lambda: set(catalog.models()) == set(OWN_MODELS), 300, "the own models' catalog")
+        with httpx.Client(base_url=url, timeout=60) as client:
+            client.worker_log = worker.log  # type: ignore[attr-defined]
+            yield client
+    finally:
+        api.stop()
+        worker.stop()
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ function problemBox(error) {
 }
 
 function fieldOf(loc) {
-  const path = (loc || []).filter((part) => part !== "body" && part !== "query");
+  const path = (loc || []).filter((part) => !["body", "query", "path"].includes(part));
   if (path[0] === "init" || path[0] === "file") return "image";
   return path.length ? String(path[0]) : "request";
 }
@@ -107,16 +107,23 @@ function page(title, ...children) {
 
 async function modelsPage() {
   const models = await getJSON("/v1/models");
-  const cards = models.map((m) => el("li", { class: "card" },
-    el("h2", {}, el("a", { href: `/models/${enc(m.name)}` }, m.name)),
-    el("p", { text: m.description }),
-    m.available === false
-      ? el("p", { class: "missing", "data-unavailable": "true", text: `✗ unavailable: ${m.reason}` })
-      : el("p", { class: m.weights_available ? "ok" : "missing", "data-weights": String(m.weights_available) },
-        m.weights_available ? "✓ weights available" : `✗ weights missing (${m.weights_file})`),
-    el("p", { text: `${m.layers} layers · default size ${m.default_size}px` })));
+  const cards = models.map(modelCard);
   page("Models", el("p", { text: "Pick a model to browse its layers and render what their filters respond to." }),
     el("ul", { class: "cards" }, cards));
+}
+
+// An unavailable model (its entry was found unusable at start) has no layers to browse: its card says why, without a link.
+function modelCard(m) {
+  if (m.available === false) {
+    return el("li", { class: "card unavailable" }, el("h2", { text: m.name }), el("p", { text: m.description }),
+      el("p", { class: "missing", "data-unavailable": "true", text: `✗ unavailable: ${m.reason}` }));
+  }
+  return el("li", { class: "card" },
+    el("h2", {}, el("a", { href: `/models/${enc(m.name)}` }, m.name)),
+    el("p", { text: m.description }),
+    el("p", { class: m.weights_available ? "ok" : "missing", "data-weights": String(m.weights_available) },
+      m.weights_available ? "✓ weights available" : `✗ weights missing (${m.weights_file})`),
+    el("p", { text: `${m.layers} layers · default size ${m.default_size}px` }));
 }
 
 async function modelPage(model) {

@@ -3,21 +3,13 @@ good and bad entries, and no built-in), the catalog it publishes, the API's refu
 
 import io
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from PIL import Image
 
-from core.settings import Settings
-from core.store import Stores
-from core.store.connection import connect
-from testkit.planted_weights import BAD_MODELS, GOOD_MODELS
-from testkit.services import service_settings_for, settings_env, start_api, start_worker, wait_until
-from tests.service_fixtures import finished, redis_db, submit, wait_for_job
+from tests.service_fixtures import OWN_MODELS, finished, submit, wait_for_job
 
-SERVED = [*GOOD_MODELS, *BAD_MODELS]
 REASONS = {
     "wrong_architecture": "are not a state dict of torchvision:resnet34 with 10 classes: missing layer1.2.conv1.weight",
     "truncated": "truncated.safetensors cannot be read: Error while deserializing header",
@@ -26,37 +18,12 @@ REASONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def own_settings(redis_server: str, planted_models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("own_service")
-    connect(redis_db(redis_server, 12)).flushdb()  # a Redis database of its own
-    base = service_settings_for(redis_db(redis_server, 12), root)
-    return base.model_copy(update={"models_file": planted_models_file, "models": SERVED})
-
-
-@pytest.fixture(scope="module")
-def own_api(own_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    logs = tmp_path_factory.mktemp("own_logs")
-    env = settings_env(own_settings, logs / "torch")
-    catalog = Stores.from_settings(own_settings).catalog
-    worker = start_worker(own_settings, env, "own@test", logs)
-    api, url = start_api(env, logs / "api.log")
-    try:
-        wait_until(lambda: set(catalog.models()) == set(SERVED), 300, "the own models' catalog")
-        with httpx.Client(base_url=url, timeout=60) as client:
-            client.worker_log = worker.log  # type: ignore[attr-defined]
-            yield client
-    finally:
-        api.stop()
-        worker.stop()
-
-
 def test_the_catalog_shows_each_entry_and_why_a_bad_one_is_unavailable(
     own_api: httpx.Client, planted_models_file: Path
 ) -> None:
     models = {model["name"]: model for model in own_api.get("/v1/models").json()}
 
-    assert list(models) == SERVED  # the file's models only: FILTERVIZ_MODELS names no built-in
+    assert list(models) == OWN_MODELS  # the file's models only: FILTERVIZ_MODELS names no built-in
     resnet, vit = models["my_resnet"], models["my_vit"]
     assert (resnet["architecture"], resnet["num_classes"], resnet["layers"]) == ("torchvision:resnet18", 10, 36)
     assert (vit["architecture"], vit["num_classes"], vit["layers"]) == ("timm:vit_tiny_patch16_224", 10, 25)
