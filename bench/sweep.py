@@ -105,19 +105,26 @@ def submit(client: httpx.Client, body: dict) -> str:
 
 
 def wait_finished(client: httpx.Client, urls: list[str]) -> list[dict]:
-    """Poll the jobs until every one has ended; RuntimeError if one did not succeed."""
-    jobs: dict[str, dict] = {}
+    """Poll the jobs until every one has ended; RuntimeError if one did not succeed.
+
+    One job at a time, in order: the time measured is each job's own ``finished_at``, so polling only
+    notices it, and a client asking after every job every round would take the cores the worker renders
+    on (8 clients x 33 jobs every 0.2 s: up to 1,300 requests a second, on this machine's 2 cores).
+    """
+    jobs: list[dict] = []
     deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
     while len(jobs) < len(urls):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{len(urls) - len(jobs)} jobs unfinished after {JOB_TIMEOUT_SECONDS:.0f} s")
-        for url in urls:
-            if url not in jobs and (job := client.get(url).json())["status"] not in ("queued", "running"):
-                if job["status"] != "succeeded":
-                    raise RuntimeError(f"job {job['id']} ended {job['status']}: {job.get('error')}")
-                jobs[url] = job
+        while len(jobs) < len(urls):
+            job = client.get(urls[len(jobs)]).json()
+            if job["status"] in ("queued", "running"):
+                break
+            if job["status"] != "succeeded":
+                raise RuntimeError(f"job {job['id']} ended {job['status']}: {job.get('error')}")
+            jobs.append(job)
         time.sleep(POLL_SECONDS)
-    return list(jobs.values())
+    return jobs
 
 
 def seconds_to_last(started: datetime, jobs: list[dict]) -> float:
