@@ -14,8 +14,9 @@ import time
 import httpx
 
 # Loose on purpose: the attacks it guards against held /healthz for 0.6-12.6 s; a busy 2-core CI machine
-# measured up to 136 ms with the fixes in place (27-45 ms when the machine is otherwise idle).
-HEALTHZ_BOUND_SECONDS = 0.25
+# measured up to 136 ms with the fixes in place, and once 323 ms (one probe of 81, the probe sharing the test
+# process with the attack's upload threads; 27-45 ms when the machine is otherwise idle).
+HEALTHZ_BOUND_SECONDS = 0.5
 PROBE_INTERVAL_SECONDS = 0.02
 PROBE_TIMEOUT_SECONDS = 30.0
 

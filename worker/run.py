@@ -33,6 +33,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -64,7 +65,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 POLL_SECONDS = 0.01  # how often a gathering worker looks for new batch-mates
-REDIS_PATIENCE_SECONDS = 60.0  # how long a finished job waits for Redis to come back
+REDIS_PATIENCE_SECONDS = 60.0  # how long a rendered picture or a finished job waits for Redis to come back
 REDIS_RETRY_SECONDS = 0.5
 
 
@@ -385,7 +386,7 @@ class _Batch:
         """A finished request's pictures (with their bytes), into the cache."""
         for picture in result.pictures:
             key = rendering.keys[picture.key]
-            self._pictures[key] = self._stores.cache.put(key, picture, rendering.photo)
+            self._pictures[key] = _persist(partial(self._stores.cache.put, key, picture, rendering.photo))
         rendering.done, rendering.device, rendering.seconds = True, result.device, result.seconds
 
     # -- 4. store and 5. finish ------------------------------------------------------------------
@@ -492,7 +493,8 @@ def _files(stored: list[StoredPicture], part: int | None) -> dict[str, PictureRe
 
 
 def _persist(write: Callable[[], T]) -> T:
-    """A job-store write that ends a job, retried through a short Redis outage (meanwhile the
+    """A write a job cannot do without (a rendered picture into the cache, the job-store write that ends
+    it), retried through a short Redis outage: rendered work is not thrown away for one (meanwhile the
     monitor's heartbeats resume as soon as Redis is back, so no janitor hands the job on)."""
     deadline = time.monotonic() + REDIS_PATIENCE_SECONDS
     while True:

@@ -18,7 +18,7 @@ from testkit.services import service_settings_for, settings_env, start_worker, w
 from tests.deploy.deploy_files import keda_length
 from tests.service_fixtures import redis_db
 
-LONG = RenderSpec(model="efficientnet_lite0", layer="blocks.1", filters="0-1", steps=120, size=32)
+LONG = RenderSpec(model="efficientnet_lite0", layer="blocks.1", filters="0-1", steps=1000, size=32)  # ~8 s here
 GRACE_SECONDS = 1.0
 
 
