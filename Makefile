@@ -53,7 +53,7 @@ lint: $(STAMP) ## ruff, ruff format --check, mypy, vulture and the import contra
 	$(BIN)/vulture
 	$(BIN)/lint-imports
 
-bench: $(STAMP) ## speed benchmarks: start-up, engine, precision, memory, service latency, figure-set sweep, batching, load
+bench: $(STAMP) ## speed benchmarks: start-up, engine, BatchNorm folding, precision, memory, service latency, figure-set sweep, batching, load, storage
 	$(BIN)/python -m bench
 
 bench-gpu: $(STAMP) ## on a CUDA machine (< 8 min): every model on the GPU vs the CPU, the 4,224-filter VGG16 sweep, a worker job
