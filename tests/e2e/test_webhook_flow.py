@@ -24,8 +24,12 @@ def test_a_job_posts_its_start_and_its_success_signed(client: httpx.Client) -> N
         events.setdefault(delivery.headers["webhook-id"], []).append(verify(delivery.body, delivery.headers))
     assert events.keys() == {f"msg_{job['id']}_started_1", f"msg_{job['id']}_succeeded_1"}
     started, succeeded = events[f"msg_{job['id']}_started_1"], events[f"msg_{job['id']}_succeeded_1"]
-    assert len(started) == 2 and started[0] == started[1] and started[0]["type"] == "job.started"
-    assert [event["type"] for event in succeeded] == ["job.succeeded"]
+    # the first delivery answered (of either event: a 2-step job may end before its start is delivered)
+    # was refused, and only that one was sent again, with the same body
+    (retried,) = [deliveries for deliveries in (started, succeeded) if len(deliveries) > 1]
+    assert len(retried) == 2 and retried[0] == retried[1] and len(started) + len(succeeded) == 3
+    assert {event["type"] for event in started} == {"job.started"}
+    assert {event["type"] for event in succeeded} == {"job.succeeded"}
     assert succeeded[0]["data"] == done  # the job as GET /v1/jobs/{id} shows it
     assert done["status"] == "succeeded" and done["webhook"] == receiver.url
 
