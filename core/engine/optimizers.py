@@ -215,6 +215,4 @@ def _view_generators(
     rows: list[Row], purpose: str = "warp", views: int = RobustAscent.VIEWS
 ) -> list[list[torch.Generator]]:
     """Per row, one generator per view (the first view's purpose is the bare word: robust's seeds as they were)."""
-    return [
-        [row.generator(f"{purpose}{view}" if view else purpose) for view in range(RobustAscent.VIEWS)] for row in rows
-    ]
+    return [[row.generator(f"{purpose}{view}" if view else purpose) for view in range(views)] for row in rows]
