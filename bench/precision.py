@@ -45,7 +45,6 @@ def main() -> None:
             scores, seconds = {}, {}
             for precision in ("fp32", "bf16"):
                 spec = RenderSpec(method=method, precision=precision, **base)
-                engine_run(spec.model_copy(update={"steps": 1}))  # warm-up: oneDNN compiles kernels per shape
                 pictures, seconds[precision] = engine_run(spec)
                 scores[precision] = score(model, layer, filters, pictures)
             (act32, moved32, dead32), (act16, moved16, dead16) = scores["fp32"], scores["bf16"]

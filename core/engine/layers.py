@@ -52,21 +52,74 @@ class LayerInfo:
         return asdict(self)
 
 
-class _MetaLinear(TorchFunctionMode):
-    """A flat linear's output made as the empty meta tensor it is: torch's meta addmm (and a broadcast add)
-    import torch._dynamo, 0.8 s of a render's start-up, for nothing but a shape."""
+class _MetaShapes(TorchFunctionMode):
+    """A flat linear's and a conv's outputs made as the empty meta tensors they are, from the arithmetic
+    of their shapes: torch's meta addmm (and a broadcast add) import torch._dynamo, 0.8 s, and its meta
+    conv's checks import sympy, 0.4 s of a render's start-up, for nothing but a shape. Anything else,
+    or arguments that do not fit (which torch's own kernel then refuses), goes to torch."""
 
     def __torch_function__(self, func, _types, args=(), kwargs=None):
+        kwargs = kwargs or {}
         if func is F.linear and args[0].dim() == 2 and args[0].is_meta:
             x, weight = args[:2]
             return x.new_empty((len(x), weight.shape[0]))
-        return func(*args, **(kwargs or {}))
+        if func is F.conv2d and not kwargs and args[0].is_meta:
+            shape = _conv2d_shape(*args)
+            if shape is not None:
+                return args[0].new_empty(shape)
+        if func is F.max_pool2d and args[0].is_meta and not kwargs.pop("return_indices", False):
+            shape = _pool2d_shape(*args, **kwargs)
+            if shape is not None:
+                return args[0].new_empty(shape)
+        if func is F.adaptive_avg_pool2d and args[0].is_meta and args[0].dim() == 4 and not kwargs:
+            x, size = args
+            sides = (size, size) if isinstance(size, int) else size
+            return x.new_empty((*x.shape[:2], *(s or x.shape[2 + i] for i, s in enumerate(sides))))
+        return func(*args, **kwargs)
+
+
+def _conv2d_shape(x, weight, _bias=None, stride=1, padding=0, dilation=1, groups=1) -> tuple[int, ...] | None:
+    """F.conv2d's output shape for a (N, C, H, W) input, as torch computes it; None where the arguments
+    do not fit together (channels, an empty output) or come in a form not handled here."""
+    if x.dim() != 4 or weight.dim() != 4 or x.shape[1] != weight.shape[1] * groups:
+        return None
+    if padding == "valid":
+        padding = 0
+    if isinstance(padding, str):
+        return None  # "same": left to torch
+    sides = []
+    for axis, kernel in enumerate(weight.shape[2:]):
+        step, pad, spread = (v if isinstance(v, int) else v[axis] for v in (stride, padding, dilation))
+        side = (x.shape[2 + axis] + 2 * pad - spread * (kernel - 1) - 1) // step + 1
+        if side < 1:
+            return None
+        sides.append(side)
+    return (x.shape[0], weight.shape[0], *sides)
+
+
+def _pool2d_shape(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> tuple[int, ...] | None:
+    """F.max_pool2d's output shape for a (N, C, H, W) input, ceil mode included; None where it is empty."""
+    if x.dim() != 4:
+        return None
+    sides = []
+    for axis in range(2):
+        kernel, pad, spread = (v if isinstance(v, int) else v[axis] for v in (kernel_size, padding, dilation))
+        step = kernel if stride is None or stride == [] else stride if isinstance(stride, int) else stride[axis]
+        size = x.shape[2 + axis]
+        reach = size + 2 * pad - spread * (kernel - 1) - 1
+        side = (-(-reach // step) if ceil_mode else reach // step) + 1
+        if ceil_mode and (side - 1) * step >= size + pad:
+            side -= 1  # the last window would start in the padding
+        if side < 1:
+            return None
+        sides.append(side)
+    return (*x.shape[:2], *sides)
 
 
 def _meta_forward(network: nn.Module, size: tuple[int, int], handles: list[RemovableHandle]) -> None:
     """One image of ``size`` through ``network`` on the meta device, for what its hooks record; removes them."""
     try:
-        with _MetaLinear():
+        with _MetaShapes():
             network(torch.zeros(1, 3, *size, device="meta"))
     except (RuntimeError, AssertionError):
         pass  # the input is too small (or a size the architecture refuses) for the deeper layers: they record nothing
