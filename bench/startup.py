@@ -9,7 +9,8 @@ Runs, each as a process of its own, as a user would:
 - the imports of that command: the CLI and its command, then the engine (torch), whether any service
   library (celery, redis, uvicorn, fastapi, httpx) came along, and whether the render (one filter, one step,
   under ``python -X importtime``) imported torchvision or torch._dynamo (a second each: the engine builds
-  torchvision's VGGs itself, core.engine.plain_cnns), and what they cost it;
+  torchvision's VGGs itself, core.engine.plain_cnns) or sympy (0.4 s: the layer table's meta trace does
+  its own shape arithmetic, core.engine.layers), and what they cost it;
 - loading VGG16's weights: core.engine.load_model as a whole (built on the meta device, the .pth
   memory-mapped, its tensors assigned), beside the parts of the way it was loaded before: building the
   network (torchvision's random init), reading the .pth (torch.load, and with mmap=True), copying the
@@ -43,7 +44,8 @@ service = sorted({{m.split('.')[0] for m in sys.modules}} & set({SERVICE_LIBRARI
 print(cli, engine, ','.join(service) or '-')
 """
 # imported by torchvision's package (through torchvision.ops), or by torch itself for some meta-device ops
-HEAVY_IMPORTS = ("torchvision", "torch._dynamo")
+# (its meta addmm: torch._dynamo; its meta conv's checks: sympy)
+HEAVY_IMPORTS = ("torchvision", "torch._dynamo", "sympy")
 
 LOAD_SPLIT = """
 import time, torch, torchvision
