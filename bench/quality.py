@@ -1,6 +1,7 @@
 """Picture quality: classic, robust and maco against a 512-step Lucid-style reference, in one run.
 
     python -m bench.quality [--filters 8] [--size 128] [--robust-steps 48,64] [--layers blocks.3] [--quick]
+                            [--grids DIR]
 
 For each layer, every method renders the same filters; each picture is scored by the 8-bit PNG
 it produces (testkit.scoring): the target filter's mean activation as it is, the same averaged
@@ -8,7 +9,7 @@ over random jitter/scale/rotation of the PNG (noise that fools the filter collap
 move; real structure survives), and the fraction of dead filters. "vs ref" is a method's
 transformed activation over the reference's, "time vs ref@256" its seconds over what the reference
 took for its first 256 steps (the goal for the default robust: at least 100 % in at most 33 %).
-Grids land in var/bench-quality/. Accentuation from photos is bench/accentuation.py.
+Grids land in var/bench-quality/ (``--grids``). Accentuation from photos is bench/accentuation.py.
 """
 
 import argparse
@@ -30,7 +31,7 @@ from testkit.lucid_reference import lucid_render
 from testkit.planted_weights import plant_vgg16_weights_if_missing
 from testkit.scoring import decode, score
 
-OUT = Path("var/bench-quality")
+GRIDS = Path("var/bench-quality")
 LAYERS = [
     ("efficientnet_lite0", "blocks.1", "early"),
     ("efficientnet_lite0", "blocks.3", "middle"),
@@ -68,9 +69,15 @@ def engine_run(spec: RenderSpec) -> tuple[torch.Tensor, float]:
 
 
 def score_layer(
-    model_name: str, layer_name: str, filters: list[int], size: int, reference_steps: int, robust_steps: list[int]
+    model_name: str,
+    layer_name: str,
+    filters: list[int],
+    size: int,
+    reference_steps: int,
+    robust_steps: list[int],
+    grids: Path,
 ) -> tuple[list[Score], Reference]:
-    """Every method on one layer's filters, scored; each method's grid written to OUT."""
+    """Every method on one layer's filters, scored; each method's grid written to ``grids``."""
     model = load_model(model_name)
     layer = resolve_layer(model_name, layer_name, size)
     base = {"model": model_name, "layer": layer_name, "filters": filters, "size": size}
@@ -80,7 +87,7 @@ def score_layer(
     def add(method: str, steps: int, pictures: torch.Tensor, seconds: float) -> Score:
         scores.append(Score(method, steps, seconds, *score(model, layer, filters, pictures)))
         name = f"{model_name}-{layer_name}-{method.split()[0]}-{steps}.png"
-        (OUT / name).write_bytes(encode_grid([encode_png(p) for p in pictures], [str(f) for f in filters]))
+        (grids / name).write_bytes(encode_grid([encode_png(p) for p in pictures], [str(f) for f in filters]))
         return scores[-1]
 
     add("classic", 20, *engine_run(RenderSpec(method="classic", steps=20, **base)))
@@ -137,6 +144,7 @@ def main() -> None:
     parser.add_argument("--robust-steps", default="", help="robust at these step counts too, e.g. 48,64 (a sweep)")
     parser.add_argument("--layers", default="", help="only these layers, e.g. blocks.3,blocks.5")
     parser.add_argument("--quick", action="store_true", help="the middle layer, 4 filters")
+    parser.add_argument("--grids", type=Path, default=GRIDS, help=f"where the grids go ({GRIDS})")
     args = parser.parse_args()
     layers = LAYERS[1:2] if args.quick else LAYERS
     if args.layers:
@@ -144,16 +152,18 @@ def main() -> None:
     threads = configure_process()  # as the CLI and the workers run the engine: its allocator kept warm
     filters = list(range(4 if args.quick else args.filters))
     robust_steps = [int(steps) for steps in args.robust_steps.split(",") if steps]
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.grids.mkdir(parents=True, exist_ok=True)
     if any(model == "vgg16" for model, _, _ in layers) and plant_vgg16_weights_if_missing():
         print("VGG16 weights not found: its rows use a planted random state dict (structure only).")
 
     started = time.perf_counter()
     for model_name, layer_name, depth in layers:
-        scores, reference = score_layer(model_name, layer_name, filters, args.size, args.reference_steps, robust_steps)
+        scores, reference = score_layer(
+            model_name, layer_name, filters, args.size, args.reference_steps, robust_steps, args.grids
+        )
         print(f"\n{model_name} {layer_name} ({depth}), {len(filters)} filters, {args.size} px, {threads} threads")
         print_scores(scores, reference)
-    print(f"\ngrids: {OUT}/ ({time.perf_counter() - started:.0f} s in all)")
+    print(f"\ngrids: {args.grids}/ ({time.perf_counter() - started:.0f} s in all)")
 
 
 if __name__ == "__main__":

@@ -59,8 +59,9 @@ def test_the_startup_split_runs_and_the_render_imports_no_torchvision(vgg16_home
     assert "sympy imported by the render: no" in out
 
 
-def test_the_quality_bench_scores_every_method_against_the_reference():
-    done = run_bench("bench.quality", "--quick", "--size", "64", "--reference-steps", "16", "--robust-steps", "8")
+def test_the_quality_bench_scores_every_method_against_the_reference(tmp_path: Path):
+    shrunk = ("--quick", "--size", "64", "--reference-steps", "16", "--robust-steps", "8", "--grids", str(tmp_path))
+    done = run_bench("bench.quality", *shrunk)
     assert done.returncode == 0, done.stdout + done.stderr
     methods = ("classic", "robust (default)", "robust", "classic (equal time)", "maco (default)", "lucid-style")
     rows = [line for line in done.stdout.splitlines() if line.startswith(methods)]
@@ -69,6 +70,7 @@ def test_the_quality_bench_scores_every_method_against_the_reference():
         *_, versus_reference, versus_time, dead = row.split()
         assert all(value.endswith("%") for value in (versus_reference, versus_time, dead)), row
     assert rows[-1].split()[-3] == "100%", "the reference is its own yardstick"
+    assert len(list(tmp_path.glob("efficientnet_lite0-blocks.3-*.png"))) == len(rows)
 
 
 def test_the_folding_bench_times_both_ways_for_each_model():
