@@ -7,7 +7,16 @@ means the same thing wherever it enters.
 import re
 from typing import Annotated, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 FILTER_SPEC_HELP = "a list of filter numbers, or a string such as '3', '0-19', '0,5,9' or '0-3,8'"
@@ -135,6 +144,14 @@ def normalized_filters(value: list[int] | None) -> list[int] | None:
     return None if value is None else sorted(set(value))
 
 
+# A filter field: numbers, a filter string ("0-19,40") or one number in; sorted unique numbers out.
+Filters = Annotated[
+    list[int] | None,
+    BeforeValidator(read_filters, json_schema_input_type=list[int] | str | int | None),
+    AfterValidator(normalized_filters),
+]
+
+
 class LayerPart(BaseModel):
     """One layer of a several-layer request, and its filters."""
 
@@ -142,19 +159,9 @@ class LayerPart(BaseModel):
     layer: str = Field(
         min_length=1, max_length=100, description=f"layer name or module path, or '{ALL_CONV}': every conv layer"
     )
-    filters: list[int] | None = Field(
+    filters: Filters = Field(
         default=None, min_length=1, description=f"{FILTER_SPEC_HELP}; left out: the request's filters"
     )
-
-    @field_validator("filters", mode="before", json_schema_input_type=list[int] | str | int | None)
-    @classmethod
-    def _read_filters(cls, value: object) -> object:
-        return read_filters(value)
-
-    @field_validator("filters")
-    @classmethod
-    def _normalize_filters(cls, value: list[int] | None) -> list[int] | None:
-        return normalized_filters(value)
 
 
 class NoiseInit(BaseModel):
@@ -196,7 +203,7 @@ class RenderSpec(BaseModel):
         max_length=100,
         description="layer name or module path, e.g. 'block4_conv1'; not used by objective 'class'",
     )
-    filters: list[int] | None = Field(
+    filters: Filters = Field(
         default=None,
         min_length=1,
         description=f"{FILTER_SPEC_HELP}; class numbers for objective 'class'; left out for objective 'layer'",
@@ -264,16 +271,6 @@ class RenderSpec(BaseModel):
         description="send `preview` events with small pictures of the filters as they form on the job's event "
         "stream (GET /v1/jobs/{id}/events), about once a second; the pictures are the same without",
     )
-
-    @field_validator("filters", mode="before", json_schema_input_type=list[int] | str | int | None)
-    @classmethod
-    def _read_filters(cls, value: object) -> object:
-        return read_filters(value)
-
-    @field_validator("filters")
-    @classmethod
-    def _normalize_filters(cls, value: list[int] | None) -> list[int] | None:
-        return normalized_filters(value)
 
     @field_validator("layers", mode="before", json_schema_input_type=list[LayerPart] | Literal["all-conv"] | None)
     @classmethod
