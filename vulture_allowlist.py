@@ -59,12 +59,12 @@ _ = FastAPI.openapi  # replaced by api.problems' document with problem+json erro
 from torch.backends import cudnn  # noqa: E402
 from torchvision.models import GoogLeNet  # noqa: E402
 
-from core.engine.fusion import FusingSequential, _ConvReLU  # noqa: E402
+from core.engine.fusion import FusingSequential, _ConvActivation  # noqa: E402
 from core.engine.models import PixelNormalize  # noqa: E402
 from core.engine.parameterizations import FourierImage  # noqa: E402
 
 _ = (
-    _ConvReLU.forward,  # a torch.autograd.Function, run by .apply
+    _ConvActivation.forward,  # a torch.autograd.Function, run by .apply
     FusingSequential.forward,  # modules, run by nn.Module.__call__
     PixelNormalize.forward,
     FourierImage.forward,

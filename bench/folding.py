@@ -1,4 +1,5 @@
-"""BatchNorm folded into the conv before it (core.engine.folding) against the same network unfolded, in one run.
+"""BatchNorm folded into the conv before it (core.engine.folding; its ReLU or ReLU6 in the same kernel) against
+the same network unfolded, in one run.
 
     python -m bench.folding [--filters 8] [--steps 16] [--size 128] [--rounds 2]
 

@@ -6,7 +6,9 @@ pass, forward and back, was about a quarter of every step on efficientnet_lite0 
 a robust step at blocks.1, 27 % at blocks.5). Nothing is rewired: module paths, weights and hooks
 stay as they are, and a conv that carries a hook (a probed layer, whose output must be the conv's
 own) runs unfolded, its BN normalizing as before. A BN after a folded conv skips only the
-normalization, keeping whatever it does after it (timm's ``BatchNormAct2d``: dropout, activation).
+normalization, keeping whatever it does after it (timm's ``BatchNormAct2d``: dropout, activation);
+where that is a ReLU or ReLU6 alone, the conv applies it in its own kernel (core.engine.fusion), unless
+a hook watches the BN's input or the activation.
 
 Pairs are found by one probe forward pass, not by module names: a conv whose output is the BN's
 input and is consumed by nothing else (counted in the autograd graph), each called once.
@@ -20,6 +22,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+from core.engine.fusion import Activation, activation_of, conv_activation, fusable
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,13 @@ def _after_normalization(bn: nn.Module) -> Callable[[torch.Tensor], torch.Tensor
     return None
 
 
+def _activation_module(bn: nn.Module) -> nn.Module | None:
+    """The module of a timm ``BatchNormAct2d`` whose whole work after normalizing is an activation, else None."""
+    if type(bn).__name__ == "BatchNormAct2d" and isinstance(getattr(bn, "drop", None), nn.Identity):
+        return bn.act  # type: ignore[return-value]
+    return None
+
+
 class _Fold:
     """One (conv, bn) pair: the conv's forward computes both where nobody watches the conv itself."""
 
@@ -45,9 +56,11 @@ class _Fold:
         )
         self._weight = weight.detach().contiguous(memory_format=torch.channels_last)
         self._bias = bias.detach()
-        self._conv, self._after = conv, after
+        self._conv, self._bn, self._after = conv, bn, after
+        self._activation = _activation_module(bn)
         self._plain_conv, self._plain_bn = conv.forward, bn.forward
         self._folded: weakref.ref[torch.Tensor] | None = None  # the last output the conv already normalized
+        self._activated = False  # ... and whether it also applied the BN's activation
         setattr(conv, "forward", self.conv_forward)  # noqa: B010 (an instance's forward, not the class's)
         setattr(bn, "forward", self.bn_forward)  # noqa: B010
 
@@ -55,14 +68,25 @@ class _Fold:
         conv = self._conv
         if conv._forward_hooks or conv._forward_pre_hooks:
             return self._plain_conv(x)
-        out = conv._conv_forward(x, self._weight, self._bias)
-        self._folded = weakref.ref(out)
+        activation = self._fusable_activation(x)
+        if activation is None:
+            out = conv._conv_forward(x, self._weight, self._bias)
+        else:
+            out = conv_activation(conv, x, activation, self._weight, self._bias)
+        self._folded, self._activated = weakref.ref(out), activation is not None
         return out
+
+    def _fusable_activation(self, x: torch.Tensor) -> Activation | None:
+        if self._activation is None or self._bn._forward_pre_hooks or not fusable(self._conv, x):
+            return None
+        return activation_of(self._activation)
 
     def bn_forward(self, x: torch.Tensor) -> torch.Tensor:
         folded = self._folded() if self._folded is not None else None
         self._folded = None
-        return self._after(x) if folded is x else self._plain_bn(x)
+        if folded is not x:
+            return self._plain_bn(x)
+        return x if self._activated else self._after(x)
 
 
 def _pairs(network: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:

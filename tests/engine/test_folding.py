@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from core.engine import load_model
+from core.engine import fusion, load_model
 from core.engine.features import FeatureExtractor
 from core.engine.folding import fold_batch_norms
 
@@ -85,12 +85,25 @@ def test_a_conv_whose_output_is_read_twice_keeps_its_batch_norm() -> None:
     torch.testing.assert_close(network(x), before, rtol=1e-5, atol=1e-5)
 
 
-def test_the_loaded_efficientnet_has_its_batch_norms_folded_and_renders_the_same_features() -> None:
+def counting_fused_kernels(monkeypatch) -> list[str]:
+    """The post-op of every fused conv + activation kernel run from now on."""
+    calls: list[str] = []
+    real_apply = fusion._ConvActivation.apply
+    monkeypatch.setattr(
+        fusion._ConvActivation, "apply", lambda *args: calls.append(args[4].post_op) or real_apply(*args)
+    )
+    return calls
+
+
+def test_the_loaded_efficientnet_has_its_batch_norms_folded_and_renders_the_same_features(monkeypatch) -> None:
     model = load_model("efficientnet_lite0")
     folded = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.forward.__name__ == "conv_forward"]
     assert len(folded) == 49  # all its convs: each has a BatchNormAct2d of its own after it
     x = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(4)) * 255
+    fused = counting_fused_kernels(monkeypatch)
     after = output_and_input_gradient(model, x)
+    relu6 = [m for m in model.modules() if type(m) is nn.ReLU6]
+    assert len(relu6) == 33 and fused == ["hardtanh"] * 33  # each ReLU6 ran inside its conv's kernel
     handles = every_conv_plain(model)
     try:
         before = output_and_input_gradient(model, x)
@@ -99,3 +112,24 @@ def test_the_loaded_efficientnet_has_its_batch_norms_folded_and_renders_the_same
             handle.remove()
     torch.testing.assert_close(after[0], before[0], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(after[1], before[1], rtol=1e-3, atol=1e-4)
+
+
+def test_a_watched_activation_runs_on_its_own_so_its_hooks_see_what_they_saw(monkeypatch) -> None:
+    model = load_model("efficientnet_lite0")
+    block = model[1].blocks[1][0]  # conv_pw -> bn1 (ReLU6) -> conv_dw -> bn2 (ReLU6) -> conv_pwl -> bn3
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5)) * 255
+    fused = counting_fused_kernels(monkeypatch)
+    before_relu, after_relu = [], []
+    handles = [
+        block.bn1.register_forward_pre_hook(lambda _m, args: before_relu.append(args[0].clone())),
+        block.bn2.act.register_forward_hook(lambda _m, _i, output: after_relu.append(output.clone())),
+    ]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert len(fused) == 31  # the two watched ones ran apart
+    assert (before_relu[0] < 0).any() and (before_relu[0] > 6).any()  # the folded conv's output, before its ReLU6
+    assert after_relu[0].min() == 0 and after_relu[0].max() <= 6

@@ -17,8 +17,8 @@ def vgg_block() -> nn.Sequential:
 
 def test_a_fused_network_computes_and_differentiates_like_the_plain_one(monkeypatch) -> None:
     fused_calls = []
-    real_apply = fusion._ConvReLU.apply
-    monkeypatch.setattr(fusion._ConvReLU, "apply", lambda *args: fused_calls.append(1) or real_apply(*args))
+    real_apply = fusion._ConvActivation.apply
+    monkeypatch.setattr(fusion._ConvActivation, "apply", lambda *args: fused_calls.append(1) or real_apply(*args))
     plain = vgg_block()
     fused = fuse_conv_relu(nn.Sequential(vgg_block()))[0]
     assert isinstance(fused, FusingSequential) and list(fused.state_dict()) == list(plain.state_dict())
@@ -39,7 +39,7 @@ def test_without_bf16_kernels_a_bf16_forward_runs_unfused(monkeypatch) -> None:
     """On a CPU without AVX512-BW the fused kernel raises in bf16: the pairs then run as plain modules."""
     monkeypatch.setattr(fusion, "fused_bf16_supported", lambda: False)
     fused_calls = []
-    monkeypatch.setattr(fusion._ConvReLU, "apply", lambda *args: fused_calls.append(1))
+    monkeypatch.setattr(fusion._ConvActivation, "apply", lambda *args: fused_calls.append(1))
     plain, fused = vgg_block(), fuse_conv_relu(nn.Sequential(vgg_block()))[0]
     x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16):
