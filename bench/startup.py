@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'  encode (result.json)':44}{seconds['encode']:7.2f} s")
     rest = whole - optimize - seconds["load"] - seconds["encode"]
     print(f"{'  everything else (imports, start, writing)':44}{rest:7.2f} s")
-    print(f"whole process / optimize: {whole / optimize:.2f}x (goal: within 1.10x)")
+    print(f"whole process / optimize: {whole / optimize:.3f}x (goal: within 1.10x)")
     print(f"\nimports: the CLI and its render command {float(cli):.2f} s, the engine (torch) {float(engine):.2f} s")
     print(f"service libraries imported by the render command: {service if service != '-' else 'none'}")
     for module, cost in heavy.items():
