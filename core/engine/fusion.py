@@ -102,11 +102,10 @@ def fused_bf16_supported() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def fusable(conv: nn.Module, x: torch.Tensor) -> bool:
+def fusable(conv: nn.Conv2d, x: torch.Tensor) -> bool:
     """Whether ``conv`` can run on ``x`` in oneDNN's fused kernel (the activation's own check: activation_of)."""
     return (
-        isinstance(conv, nn.Conv2d)
-        and x.device.type == "cpu"
+        x.device.type == "cpu"
         and (not torch.is_autocast_enabled("cpu") or fused_bf16_supported())
         and isinstance(conv.padding, tuple)
         and conv.padding_mode == "zeros"
@@ -141,7 +140,7 @@ class FusingSequential(nn.Sequential):
         while index < len(children):
             conv = children[index]
             activation = activation_of(children[index + 1]) if index + 1 < len(children) else None
-            if activation is not None and fusable(conv, x):
+            if activation is not None and isinstance(conv, nn.Conv2d) and fusable(conv, x):
                 x = conv_activation(conv, x, activation)
                 index += 2
             else:
