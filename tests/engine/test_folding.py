@@ -133,3 +133,25 @@ def test_a_watched_activation_runs_on_its_own_so_its_hooks_see_what_they_saw(mon
     assert len(fused) == 31  # the two watched ones ran apart
     assert (before_relu[0] < 0).any() and (before_relu[0] > 6).any()  # the folded conv's output, before its ReLU6
     assert after_relu[0].min() == 0 and after_relu[0].max() <= 6
+
+
+def test_under_bf16_autocast_the_fused_relu6_computes_as_the_separate_one(monkeypatch) -> None:
+    """In bf16 the fused kernel runs only where oneDNN has its bf16 kernels; either way the features agree
+    with those of the same folded convs whose ReLU6s run on their own (a hook on each keeps it apart)."""
+    model = load_model("efficientnet_lite0")
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(6)) * 255
+    fused = counting_fused_kernels(monkeypatch)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        (ours,) = FeatureExtractor(model, ["blocks.3"])(x)
+        fused_before_hooks = len(fused)
+        relu6 = [m for m in model.modules() if type(m) is nn.ReLU6]
+        handles = [m.register_forward_pre_hook(lambda *_: None) for m in relu6]
+        try:
+            (theirs,) = FeatureExtractor(model, ["blocks.3"])(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+    assert fused_before_hooks == (16 if fusion.fused_bf16_supported() else 0)  # the ReLU6s up to blocks.3
+    assert len(fused) == fused_before_hooks  # none with its ReLU6 watched
+    assert ours.dtype == theirs.dtype == torch.bfloat16
+    torch.testing.assert_close(ours.float(), theirs.float(), rtol=0.02, atol=0.02)
