@@ -40,10 +40,9 @@ def _after_normalization(bn: nn.Module) -> Callable[[torch.Tensor], torch.Tensor
 
 
 def _activation_module(bn: nn.Module) -> nn.Module | None:
-    """The module of a timm ``BatchNormAct2d`` whose whole work after normalizing is an activation, else None."""
-    if type(bn).__name__ == "BatchNormAct2d" and isinstance(getattr(bn, "drop", None), nn.Identity):
-        return bn.act  # type: ignore[return-value]
-    return None
+    """The activation of a BN (timm's ``BatchNormAct2d``) whose whole work after normalizing is that
+    activation, else None (a plain BatchNorm2d has none)."""
+    return bn.act if isinstance(getattr(bn, "drop", None), nn.Identity) else None  # type: ignore[return-value]
 
 
 class _Fold:

@@ -20,24 +20,20 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Activation:
-    """An activation oneDNN applies in the conv's kernel: its post-op name and arguments. Its gradient is
-    read from the output alone: ReLU and ReLU6 pass it exactly where the output is inside their bounds."""
+    """An activation oneDNN applies in the conv's kernel: its post-op name and arguments (a clip's bounds,
+    none for ReLU). Its gradient is read from the output alone: ReLU and ReLU6 pass it exactly where the
+    output is strictly inside their bounds."""
 
     post_op: str
-    bounds: tuple[float, float]
+    scalars: tuple[float, ...] = ()
 
     def gradient(self, grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-        low, high = self.bounds
-        if high == float("inf"):
-            return torch.ops.aten.threshold_backward(grad, output, low)
-        return torch.ops.aten.hardtanh_backward(grad, output, low, high)
-
-    @property
-    def scalars(self) -> list[float]:
-        return [] if self.post_op == "relu" else list(self.bounds)
+        if not self.scalars:
+            return torch.ops.aten.threshold_backward(grad, output, 0)
+        return torch.ops.aten.hardtanh_backward(grad, output, *self.scalars)
 
 
-RELU = Activation("relu", (0.0, float("inf")))
+RELU = Activation("relu")
 RELU6 = Activation("hardtanh", (0.0, 6.0))
 
 
@@ -69,7 +65,7 @@ class _ConvActivation(torch.autograd.Function):
             list(conv.dilation),
             conv.groups,
             activation.post_op,
-            activation.scalars,
+            list(activation.scalars),
             "",
         )
         ctx.save_for_backward(x, weight, y)

@@ -78,6 +78,11 @@ class _MetaShapes(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def _on_axis(value, axis: int) -> int:
+    """One axis's value of a conv or pool argument given as one int for both axes or one per axis."""
+    return value if isinstance(value, int) else value[axis]
+
+
 def _conv2d_shape(x, weight, _bias=None, stride=1, padding=0, dilation=1, groups=1) -> tuple[int, ...] | None:
     """F.conv2d's output shape for a (N, C, H, W) input, as torch computes it; None where the arguments
     do not fit together (channels, an empty output) or come in a form not handled here."""
@@ -89,7 +94,7 @@ def _conv2d_shape(x, weight, _bias=None, stride=1, padding=0, dilation=1, groups
         return None  # "same": left to torch
     sides = []
     for axis, kernel in enumerate(weight.shape[2:]):
-        step, pad, spread = (v if isinstance(v, int) else v[axis] for v in (stride, padding, dilation))
+        step, pad, spread = (_on_axis(v, axis) for v in (stride, padding, dilation))
         side = (x.shape[2 + axis] + 2 * pad - spread * (kernel - 1) - 1) // step + 1
         if side < 1:
             return None
@@ -103,8 +108,8 @@ def _pool2d_shape(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=
         return None
     sides = []
     for axis in range(2):
-        kernel, pad, spread = (v if isinstance(v, int) else v[axis] for v in (kernel_size, padding, dilation))
-        step = kernel if stride is None or stride == [] else stride if isinstance(stride, int) else stride[axis]
+        kernel, pad, spread = (_on_axis(v, axis) for v in (kernel_size, padding, dilation))
+        step = kernel if stride is None or stride == [] else _on_axis(stride, axis)  # F.max_pool2d: none = kernel
         size = x.shape[2 + axis]
         reach = size + 2 * pad - spread * (kernel - 1) - 1
         side = (-(-reach // step) if ceil_mode else reach // step) + 1
