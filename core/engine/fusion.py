@@ -76,8 +76,11 @@ class _ConvActivation(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None, None]:
         x, weight, y = ctx.saved_tensors
         conv = ctx.conv
+        grad = ctx.activation.gradient(grad, y)
+        if _slow_in_bf16(conv, x):
+            grad, x, weight = grad.float(), x.float(), weight.float()
         (grad_x, _, _) = torch.ops.aten.convolution_backward(
-            ctx.activation.gradient(grad, y),
+            grad,
             x,
             weight,
             None,
@@ -89,7 +92,14 @@ class _ConvActivation(torch.autograd.Function):
             conv.groups,
             [True, False, False],
         )
-        return grad_x, None, None, None, None
+        return grad_x.to(y.dtype), None, None, None, None
+
+
+def _slow_in_bf16(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """A strided grouped conv (a depthwise downsampling) in bf16: oneDNN's bf16 input gradient of it is up to
+    15x slower than its fp32 one on the CPU, casts included (efficientnet_lite0's, batch 16, on an AMD EPYC
+    with AVX512-BF16: robust on blocks.5 took 51 s in bf16 and 23 s in fp32, then 10 s in bf16)."""
+    return x.dtype == torch.bfloat16 and conv.groups > 1 and max(conv.stride) > 1
 
 
 @cache

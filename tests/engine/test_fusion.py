@@ -1,5 +1,6 @@
 """Fused conv+ReLU kernels change nothing but the time: same outputs, same input gradients, same hooks."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -53,3 +54,25 @@ def test_a_hooked_conv_runs_unfused_so_its_own_output_is_seen() -> None:
     features[2].register_forward_hook(lambda _m, _i, output: seen.append(output.clone()))
     features(torch.randn(1, 3, 16, 16))
     assert seen and (seen[0] < 0).any()  # before its ReLU
+
+
+def test_in_bf16_a_strided_depthwise_conv_differentiates_like_the_plain_one() -> None:
+    """Its input gradient is computed in fp32 (oneDNN's bf16 one is several times slower there) and handed
+    back in bf16: the same as the plain modules' under autocast, to bf16's rounding."""
+    if not fusion.fused_bf16_supported():
+        pytest.skip("oneDNN's fused kernel has no bf16 on this CPU (no AVX512-BW)")
+    torch.manual_seed(0)
+    conv = nn.Conv2d(24, 24, 5, stride=2, padding=2, groups=24).eval().requires_grad_(False)
+    plain = nn.Sequential(conv, nn.ReLU6())
+    for stride, channels in (((2, 2), 24), ((1, 1), 24), ((2, 2), 1)):  # only the first takes the fp32 path
+        conv.stride, conv.groups = stride, channels
+        conv.weight = nn.Parameter(torch.randn(24, 24 // channels, 5, 5) / 5, requires_grad=False)
+        x = torch.randn(2, 24, 19, 19).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            ours = fusion.conv_activation(conv, x, fusion.RELU6)
+            theirs = plain(x)
+        (ours_grad,) = torch.autograd.grad(ours.float().square().sum(), x)
+        (theirs_grad,) = torch.autograd.grad(theirs.float().square().sum(), x)
+        assert ours.dtype == theirs.dtype == torch.bfloat16
+        torch.testing.assert_close(ours, theirs, rtol=0.02, atol=0.02)
+        torch.testing.assert_close(ours_grad, theirs_grad, rtol=0.03, atol=0.03)
