@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from core.engine.fusion import Activation, activation_of, conv_activation, fusable
+from core.engine.fusion import Activation, activation_of, conv_activation, conv_alone, fusable
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class _Fold:
             return self._plain_conv(x)
         activation = self._fusable_activation(x)
         if activation is None:
-            out = conv._conv_forward(x, self._weight, self._bias)
+            out = conv_alone(conv, x, self._weight, self._bias)
         else:
             out = conv_activation(conv, x, activation, self._weight, self._bias)
         self._folded, self._activated = weakref.ref(out), activation is not None

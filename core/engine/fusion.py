@@ -7,7 +7,9 @@ are only re-run, not rewired: module paths, weights and hooks stay as they are, 
 activation that carries a hook (a probed layer) runs unfused, so its output is seen exactly as before.
 
 Two users: ``FusingSequential`` (a Sequential's (Conv2d, ReLU) pairs: VGG, AlexNet) and
-core.engine.folding (a conv whose folded BatchNorm ends in a ReLU or ReLU6: timm's EfficientNets).
+core.engine.folding (a conv whose folded BatchNorm ends in a ReLU or ReLU6: timm's EfficientNets; and,
+through ``conv_alone``, a folded strided depthwise conv under bf16 whatever follows it, for the fp32
+input gradient this kernel takes there: torchvision's MobileNets).
 """
 
 from collections import OrderedDict
@@ -27,7 +29,9 @@ class Activation:
     post_op: str
     scalars: tuple[float, ...] = ()
 
-    def gradient(self, grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    def gradient(self, grad: torch.Tensor, output: torch.Tensor | None) -> torch.Tensor:
+        if self == IDENTITY:
+            return grad
         if not self.scalars:
             return torch.ops.aten.threshold_backward(grad, output, 0)
         return torch.ops.aten.hardtanh_backward(grad, output, *self.scalars)
@@ -35,6 +39,7 @@ class Activation:
 
 RELU = Activation("relu")
 RELU6 = Activation("hardtanh", (0.0, 6.0))
+IDENTITY = Activation("none")  # the conv alone: run through this module for its input gradient (conv_alone)
 
 
 def activation_of(module: nn.Module) -> Activation | None:
@@ -68,14 +73,14 @@ class _ConvActivation(torch.autograd.Function):
             list(activation.scalars),
             "",
         )
-        ctx.save_for_backward(x, weight, y)
+        ctx.save_for_backward(x, weight, None if activation == IDENTITY else y)  # an in-place op may follow
         ctx.conv, ctx.activation = conv, activation
         return y
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None, None]:
         x, weight, y = ctx.saved_tensors
-        conv = ctx.conv
+        conv, dtype = ctx.conv, x.dtype
         grad = ctx.activation.gradient(grad, y)
         if _slow_in_bf16(conv, x):
             grad, x, weight = grad.float(), x.float(), weight.float()
@@ -92,15 +97,20 @@ class _ConvActivation(torch.autograd.Function):
             conv.groups,
             [True, False, False],
         )
-        return grad_x.to(y.dtype), None, None, None, None
+        return grad_x.to(dtype), None, None, None, None
 
 
 def _slow_in_bf16(conv: nn.Conv2d, x: torch.Tensor) -> bool:
-    """A strided grouped conv (a depthwise downsampling) in bf16: oneDNN's bf16 input gradient of it is many
-    times slower than its fp32 one on the CPU, casts included (6-27x on four of efficientnet_lite0's,
-    batch 16, on an AMD EPYC with AVX512-BF16; 12 robust steps on blocks.3 spent 1.34 s in conv gradients
-    in bf16, 0.33 s in fp32, and 0.28 s in bf16 with these in fp32)."""
-    return x.dtype == torch.bfloat16 and conv.groups > 1 and max(conv.stride) > 1
+    """A strided depthwise conv (a downsampling) in bf16: oneDNN's bf16 input gradient of it is many times
+    slower than its fp32 one on the CPU, casts included (6-27x on four of efficientnet_lite0's, batch 16,
+    on an AMD EPYC with AVX512-BF16; 12 robust steps on blocks.3 spent 1.34 s in conv gradients in bf16,
+    0.33 s in fp32, and 0.28 s in bf16 with these in fp32). Not so a grouped conv of several channels a
+    group (ResNeXt's: 2.3 ms in bf16, 6.9 ms through fp32)."""
+    return x.dtype == torch.bfloat16 and _strided_depthwise(conv)
+
+
+def _strided_depthwise(conv: nn.Conv2d) -> bool:
+    return conv.groups > 1 and conv.groups == conv.in_channels and max(conv.stride) > 1
 
 
 @cache
@@ -136,6 +146,15 @@ def conv_activation(
         x, weight = x.to(dtype), weight.to(dtype)
         bias = None if bias is None else bias.to(dtype)
     return _ConvActivation.apply(x, weight, bias, conv, activation)
+
+
+def conv_alone(conv: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``conv(x)`` with these weights and no activation after it (a folded conv whose BatchNorm's activation
+    runs on its own): a strided depthwise conv under bf16 autocast runs as this module's kernel, which takes
+    its input gradient in fp32; any other as the conv itself does."""
+    if _strided_depthwise(conv) and torch.is_autocast_enabled("cpu") and fusable(conv, x):
+        return conv_activation(conv, x, IDENTITY, weight, bias)
+    return conv._conv_forward(x, weight, bias)
 
 
 class FusingSequential(nn.Sequential):

@@ -1,8 +1,9 @@
 """BatchNorm folded into the conv before it (core.engine.folding): the same network, one pass fewer per pair."""
 
+import pytest
 import torch
 from torch import nn
-from torchvision.models import resnet18
+from torchvision.models import mobilenet_v2, resnet18
 
 from core.engine import fusion, load_model
 from core.engine.features import FeatureExtractor
@@ -152,6 +153,28 @@ def test_under_bf16_autocast_the_fused_relu6_computes_as_the_separate_one(monkey
             for handle in handles:
                 handle.remove()
     assert fused_before_hooks == (16 if fusion.fused_bf16_supported() else 0)  # the ReLU6s up to blocks.3
-    assert len(fused) == fused_before_hooks  # none with its ReLU6 watched
+    # none with its ReLU6 watched; the three strided depthwise convs still run as the kernel, without it
+    assert fused[fused_before_hooks:] == (["none"] * 3 if fusion.fused_bf16_supported() else [])
     assert ours.dtype == theirs.dtype == torch.bfloat16
     torch.testing.assert_close(ours.float(), theirs.float(), rtol=0.02, atol=0.02)
+
+
+def test_under_bf16_a_folded_strided_depthwise_conv_differentiates_as_before(monkeypatch) -> None:
+    """MobileNetV2's first blocks: each conv's BN is folded, each ReLU6 a module of its own. Under bf16 the
+    strided depthwise conv runs as the fusion's kernel without an activation (its input gradient taken in
+    fp32); the output and the input gradient are what they were before folding."""
+    if not fusion.fused_bf16_supported():
+        pytest.skip("oneDNN's fused kernel has no bf16 on this CPU (no AVX512-BW)")
+    # the stem (a full conv, stride 2), a block with a depthwise conv of stride 1, then the downsampling
+    # block: 1x1 expand, 3x3 depthwise of stride 2, 1x1 project
+    block = trained_looking(mobilenet_v2().features[:3])
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        before = output_and_input_gradient(block, x)
+        assert fold_batch_norms(block) == 6
+        kernels = counting_fused_kernels(monkeypatch)
+        after = output_and_input_gradient(block, x)
+    assert kernels == ["none"]  # the strided depthwise conv alone; the others run as convs do
+    assert after[0].dtype == before[0].dtype == torch.bfloat16
+    torch.testing.assert_close(after[0].float(), before[0].float(), rtol=0.03, atol=0.03)
+    torch.testing.assert_close(after[1], before[1], rtol=0.03, atol=0.03)
