@@ -73,7 +73,8 @@ class _ConvActivation(torch.autograd.Function):
             list(activation.scalars),
             "",
         )
-        ctx.save_for_backward(x, weight, None if activation == IDENTITY else y)  # an in-place op may follow
+        # without an activation its gradient needs no output (which an in-place op after it may change)
+        ctx.save_for_backward(x, weight, None if activation == IDENTITY else y)
         ctx.conv, ctx.activation = conv, activation
         return y
 
