@@ -65,8 +65,8 @@ class _Fold:
 
     def conv_forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self._conv
-        if conv._forward_hooks or conv._forward_pre_hooks:
-            return self._plain_conv(x)
+        if conv._forward_hooks or conv._forward_pre_hooks:  # its own output, unnormalized
+            return conv_alone(conv, x, conv.weight, conv.bias)
         activation = self._fusable_activation(x)
         if activation is None:
             out = conv_alone(conv, x, self._weight, self._bias)

@@ -8,8 +8,8 @@ activation that carries a hook (a probed layer) runs unfused, so its output is s
 
 Two users: ``FusingSequential`` (a Sequential's (Conv2d, ReLU) pairs: VGG, AlexNet) and
 core.engine.folding (a conv whose folded BatchNorm ends in a ReLU or ReLU6: timm's EfficientNets; and,
-through ``conv_alone``, a folded strided depthwise conv under bf16 whatever follows it, for the fp32
-input gradient this kernel takes there: torchvision's MobileNets).
+through ``conv_alone``, a strided depthwise conv under bf16 with no activation fused, for the fp32
+input gradient this kernel takes there: torchvision's MobileNets, a probed conv).
 """
 
 from collections import OrderedDict
@@ -121,13 +121,17 @@ def fused_bf16_supported() -> bool:
 
 
 def fusable(conv: nn.Conv2d, x: torch.Tensor) -> bool:
-    """Whether ``conv`` can run on ``x`` in oneDNN's fused kernel (the activation's own check: activation_of)."""
+    """Whether ``conv`` can run on ``x`` in oneDNN's fused kernel with an activation: the kernel takes it and
+    no hook watches the conv's own output (the activation's own check: activation_of)."""
+    return _kernel_takes(conv, x) and not (conv._forward_hooks or conv._forward_pre_hooks)
+
+
+def _kernel_takes(conv: nn.Conv2d, x: torch.Tensor) -> bool:
     return (
         x.device.type == "cpu"
         and (not torch.is_autocast_enabled("cpu") or fused_bf16_supported())
         and isinstance(conv.padding, tuple)
         and conv.padding_mode == "zeros"
-        and not (conv._forward_hooks or conv._forward_pre_hooks)
     )
 
 
@@ -151,9 +155,10 @@ def conv_activation(
 
 def conv_alone(conv: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``conv(x)`` with these weights and no activation after it (a folded conv whose BatchNorm's activation
-    runs on its own): a strided depthwise conv under bf16 autocast runs as this module's kernel, which takes
-    its input gradient in fp32; any other as the conv itself does."""
-    if _strided_depthwise(conv) and torch.is_autocast_enabled("cpu") and fusable(conv, x):
+    runs on its own, or a probed conv, unfolded): a strided depthwise conv under bf16 autocast runs as this
+    module's kernel, which takes its input gradient in fp32; any other as the conv itself does. The output
+    is the conv's either way, so a hook on the conv sees what it saw."""
+    if _strided_depthwise(conv) and torch.is_autocast_enabled("cpu") and _kernel_takes(conv, x):
         return conv_activation(conv, x, IDENTITY, weight, bias)
     return conv._conv_forward(x, weight, bias)
 

@@ -159,25 +159,61 @@ def test_under_bf16_autocast_the_fused_relu6_computes_as_the_separate_one(monkey
     torch.testing.assert_close(ours.float(), theirs.float(), rtol=0.02, atol=0.02)
 
 
-def test_under_bf16_a_folded_strided_depthwise_conv_runs_as_the_kernel_with_the_same_numbers(monkeypatch) -> None:
-    """MobileNetV2's first blocks: each conv's BN is folded, each ReLU6 a module of its own. Under bf16 the
-    strided depthwise conv runs as the fusion's kernel without an activation, its input gradient taken in
-    fp32: the output and the input gradient are those of the folded conv run as a conv (on this CPU, to
-    the bit), only sooner."""
-    if not fusion.fused_bf16_supported():
-        pytest.skip("oneDNN's fused kernel has no bf16 on this CPU (no AVX512-BW)")
+def folded_mobilenet_blocks() -> nn.Module:
+    """MobileNetV2's first blocks, their BNs folded, each ReLU6 a module of its own: the stem (a full conv,
+    stride 2), a block with a depthwise conv of stride 1, then the downsampling block (1x1 expand, 3x3
+    depthwise of stride 2, 1x1 project)."""
     torch.manual_seed(0)
-    # the stem (a full conv, stride 2), a block with a depthwise conv of stride 1, then the downsampling
-    # block: 1x1 expand, 3x3 depthwise of stride 2, 1x1 project
     blocks = trained_looking(mobilenet_v2().features[:3])
     assert fold_batch_norms(blocks) == 6
+    return blocks
+
+
+def as_a_plain_conv(monkeypatch) -> None:
+    """From now on a conv with no fused activation runs as a conv, never as the fusion's kernel."""
+    monkeypatch.setattr(folding, "conv_alone", lambda conv, x, weight, bias: conv._conv_forward(x, weight, bias))
+
+
+def test_under_bf16_a_folded_strided_depthwise_conv_runs_as_the_kernel_with_the_same_numbers(monkeypatch) -> None:
+    """Under bf16 the strided depthwise conv runs as the fusion's kernel without an activation, its input
+    gradient taken in fp32: the output and the input gradient are those of the folded conv run as a conv
+    (on this CPU, to the bit), only sooner."""
+    if not fusion.fused_bf16_supported():
+        pytest.skip("oneDNN's fused kernel has no bf16 on this CPU (no AVX512-BW)")
+    blocks = folded_mobilenet_blocks()
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
     kernels = counting_fused_kernels(monkeypatch)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ours = output_and_input_gradient(blocks, x)
         assert kernels == ["none"]  # the strided depthwise conv alone; the others run as convs do
-        monkeypatch.setattr(folding, "conv_alone", lambda conv, x, weight, bias: conv._conv_forward(x, weight, bias))
+        as_a_plain_conv(monkeypatch)
         theirs = output_and_input_gradient(blocks, x)
     assert kernels == ["none"] and ours[0].dtype == theirs[0].dtype == torch.bfloat16
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a.float(), b.float(), rtol=0.01, atol=0.01 * b.abs().max().item())
+
+
+def test_under_bf16_a_probed_strided_depthwise_conv_runs_as_the_kernel_and_shows_its_own_output(
+    monkeypatch,
+) -> None:
+    """A probed conv runs unfolded; a strided depthwise one under bf16 still runs as the kernel without an
+    activation, so its hook sees the conv's own output, as a plain conv gives it."""
+    if not fusion.fused_bf16_supported():
+        pytest.skip("oneDNN's fused kernel has no bf16 on this CPU (no AVX512-BW)")
+    extractor = FeatureExtractor(nn.Sequential(nn.Identity(), folded_mobilenet_blocks()), ["2.conv.1.0"])
+
+    def probed() -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(8)).requires_grad_(True)
+        (output,) = extractor(x)
+        (grad,) = torch.autograd.grad(output.float().square().sum(), x)
+        return output.detach(), grad
+
+    kernels = counting_fused_kernels(monkeypatch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = probed()
+        assert kernels == ["none"]  # the probed conv itself
+        as_a_plain_conv(monkeypatch)
+        theirs = probed()
+    assert kernels == ["none"]
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a.float(), b.float(), rtol=0.01, atol=0.01 * b.abs().max().item())
