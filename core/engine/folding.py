@@ -57,7 +57,7 @@ class _Fold:
         self._bias = bias.detach()
         self._conv, self._bn, self._after = conv, bn, after
         self._activation = _activation_module(bn)
-        self._plain_conv, self._plain_bn = conv.forward, bn.forward
+        self._plain_bn = bn.forward
         self._folded: weakref.ref[torch.Tensor] | None = None  # the last output the conv already normalized
         self._activated = False  # ... and whether it also applied the BN's activation
         setattr(conv, "forward", self.conv_forward)  # noqa: B010 (an instance's forward, not the class's)

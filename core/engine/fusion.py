@@ -23,18 +23,18 @@ from torch import nn
 @dataclass(frozen=True)
 class Activation:
     """An activation oneDNN applies in the conv's kernel: its post-op name and arguments (a clip's bounds,
-    none for ReLU). Its gradient is read from the output alone: ReLU and ReLU6 pass it exactly where the
-    output is strictly inside their bounds."""
+    none for ReLU; post-op "none" is no activation at all). Its gradient is read from the output alone:
+    ReLU and ReLU6 pass it exactly where the output is strictly inside their bounds."""
 
     post_op: str
     scalars: tuple[float, ...] = ()
 
     def gradient(self, grad: torch.Tensor, output: torch.Tensor | None) -> torch.Tensor:
-        if self == IDENTITY:
-            return grad
-        if not self.scalars:
+        if self.post_op == "relu":
             return torch.ops.aten.threshold_backward(grad, output, 0)
-        return torch.ops.aten.hardtanh_backward(grad, output, *self.scalars)
+        if self.post_op == "hardtanh":
+            return torch.ops.aten.hardtanh_backward(grad, output, *self.scalars)
+        return grad  # "none"
 
 
 RELU = Activation("relu")
