@@ -6,9 +6,10 @@
 
 The prober is a process of its own (this file, run as a script), one request at a time, every
 PROBE_INTERVAL_SECONDS, on a fresh connection each time (a stalled event loop shows as a slow accept or a
-slow answer). Not a thread of the test process: there it shared the GIL and the garbage collector with the
-attack's own client threads, and timed them as well as the API (CI saw one probe of 199 take 528 ms while
-the rest took 5-10 ms, and once 323 ms of 81).
+slow answer). Not a thread of the test process: there it shared the GIL with the attack's own client
+threads and waited out the test process's garbage collections (0.25 s for a full one here: tests/timing.py),
+timing them as well as the API (CI saw one probe of 199 take 528 ms while the rest took 5-10 ms, and once
+323 ms of 81).
 """
 
 import json

@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.spec import MAX_FILTER_INDEX, RenderSpec, parse_filters
+from tests.timing import collector_paused
 
 
 @pytest.mark.parametrize(
@@ -36,9 +37,10 @@ def test_bad_filter_specs_say_what_is_wrong(text, message):
 
 def test_a_spec_of_many_wide_ranges_is_read_in_time_proportional_to_it():
     text = ",".join([f"0-{MAX_FILTER_INDEX}"] * 585)  # 4 KB, every range as wide as any layer allows
-    started = time.perf_counter()
-    assert parse_filters(text) == list(range(MAX_FILTER_INDEX + 1))
-    assert time.perf_counter() - started < 0.1
+    with collector_paused():
+        started = time.perf_counter()
+        assert parse_filters(text) == list(range(MAX_FILTER_INDEX + 1))
+        assert time.perf_counter() - started < 0.1
 
 
 def test_non_ascii_digits_are_not_filter_numbers():
