@@ -169,17 +169,27 @@ def folded_mobilenet_blocks() -> nn.Module:
     return blocks
 
 
+needs_fused_bf16 = pytest.mark.skipif(
+    not fusion.fused_bf16_supported(), reason="oneDNN's fused kernel has no bf16 on this CPU (no AVX512-BW)"
+)
+
+
+def assert_same_to_one_percent(ours: tuple[torch.Tensor, ...], theirs: tuple[torch.Tensor, ...]) -> None:
+    """Each tensor within 1 % of the other's (and of its largest magnitude)."""
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a.float(), b.float(), rtol=0.01, atol=0.01 * b.abs().max().item())
+
+
 def as_a_plain_conv(monkeypatch) -> None:
     """From now on a conv with no fused activation runs as a conv, never as the fusion's kernel."""
     monkeypatch.setattr(folding, "conv_alone", lambda conv, x, weight, bias: conv._conv_forward(x, weight, bias))
 
 
+@needs_fused_bf16
 def test_under_bf16_a_folded_strided_depthwise_conv_runs_as_the_kernel_with_the_same_numbers(monkeypatch) -> None:
     """Under bf16 the strided depthwise conv runs as the fusion's kernel without an activation, its input
     gradient taken in fp32: the output and the input gradient are those of the folded conv run as a conv
     (on this CPU, to the bit), only sooner."""
-    if not fusion.fused_bf16_supported():
-        pytest.skip("oneDNN's fused kernel has no bf16 on this CPU (no AVX512-BW)")
     blocks = folded_mobilenet_blocks()
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
     kernels = counting_fused_kernels(monkeypatch)
@@ -189,17 +199,15 @@ def test_under_bf16_a_folded_strided_depthwise_conv_runs_as_the_kernel_with_the_
         as_a_plain_conv(monkeypatch)
         theirs = output_and_input_gradient(blocks, x)
     assert kernels == ["none"] and ours[0].dtype == theirs[0].dtype == torch.bfloat16
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a.float(), b.float(), rtol=0.01, atol=0.01 * b.abs().max().item())
+    assert_same_to_one_percent(ours, theirs)
 
 
+@needs_fused_bf16
 def test_under_bf16_a_probed_strided_depthwise_conv_runs_as_the_kernel_and_shows_its_own_output(
     monkeypatch,
 ) -> None:
     """A probed conv runs unfolded; a strided depthwise one under bf16 still runs as the kernel without an
     activation, so its hook sees the conv's own output, as a plain conv gives it."""
-    if not fusion.fused_bf16_supported():
-        pytest.skip("oneDNN's fused kernel has no bf16 on this CPU (no AVX512-BW)")
     extractor = FeatureExtractor(nn.Sequential(nn.Identity(), folded_mobilenet_blocks()), ["2.conv.1.0"])
 
     def probed() -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,5 +223,4 @@ def test_under_bf16_a_probed_strided_depthwise_conv_runs_as_the_kernel_and_shows
         as_a_plain_conv(monkeypatch)
         theirs = probed()
     assert kernels == ["none"]
-    for a, b in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(a.float(), b.float(), rtol=0.01, atol=0.01 * b.abs().max().item())
+    assert_same_to_one_percent(ours, theirs)
